@@ -1,0 +1,108 @@
+#pragma once
+/// \file
+/// What the combinators accept and how they read results: tasks and futures as they are,
+/// coros wrapped in tasks.
+
+#include "corio/coro.hpp"
+#include "corio/detail/future_state.hpp"
+#include "corio/detail/task_state.hpp"
+#include "corio/future.hpp"
+#include "corio/outcome.hpp"
+#include "corio/task.hpp"
+
+#include <exception>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace corio::detail {
+
+template <class X>
+inline constexpr bool is_task_v = false;
+template <class T>
+inline constexpr bool is_task_v<task<T>> = true;
+
+template <class X>
+inline constexpr bool is_future_v = false;
+template <class T>
+inline constexpr bool is_future_v<future<T>> = true;
+
+template <class X>
+inline constexpr bool is_coro_v = false;
+template <class T>
+inline constexpr bool is_coro_v<coro<T>> = true;
+
+/// A task or a future handle.
+template <class X>
+concept future_handle = is_task_v<std::remove_cvref_t<X>> || is_future_v<std::remove_cvref_t<X>>;
+
+/// What the combinators accept: a task, a future, or a coro (which they wrap in a task).
+template <class X>
+concept awaitable_arg = future_handle<X> || is_coro_v<std::remove_cvref_t<X>>;
+
+/// A coro becomes a task on the running loop; a handle is taken as it is.
+template <awaitable_arg X>
+auto ensure_future(X&& x) {
+    using bare = std::remove_cvref_t<X>;
+    if constexpr (is_coro_v<bare>) {
+        static_assert(!std::is_lvalue_reference_v<X>, "pass a coro by value (it is consumed)");
+        return create_task(std::move(x));
+    } else {
+        return bare(std::forward<X>(x));
+    }
+}
+
+template <class X>
+using ensured_t = decltype(ensure_future(std::declval<X>()));
+
+/// `T`, or `std::monostate` for `void`: what a tuple or vector can hold.
+template <class T>
+using storable_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+task_state<T>& typed_state(const task<T>& h) noexcept {
+    return static_cast<task_state<T>&>(*handle_access::state(h));
+}
+template <class T>
+future_state<T>& typed_state(const future<T>& h) noexcept {
+    return *handle_access::state(h);
+}
+
+template <future_handle H>
+future_state_base& base_state(const H& h) noexcept {
+    return *handle_access::state(h);
+}
+
+/// The handle's result (rethrowing its exception): moved out when nobody else can see it or
+/// when it cannot be copied, copied otherwise.
+template <future_handle H>
+auto take_result(const H& h) -> storable_t<typename H::value_type> {
+    using T = typename H::value_type;
+    future_state_base& base = base_state(h);
+    base.check_result();
+    if constexpr (std::is_void_v<T>) {
+        return std::monostate{};
+    } else {
+        auto& state = typed_state(h);
+        if constexpr (std::is_copy_constructible_v<T>) {
+            if (!base.unique()) return state.value_ref();
+        }
+        return state.take_value();
+    }
+}
+
+/// The handle's outcome, never throwing what the handle holds.
+template <future_handle H>
+auto take_outcome(const H& h) -> outcome<typename H::value_type> {
+    using T = typename H::value_type;
+    if (std::exception_ptr error = base_state(h).outcome_exception()) {
+        return outcome<T>(std::move(error));
+    }
+    if constexpr (std::is_void_v<T>) {
+        return outcome<T>(std::in_place);
+    } else {
+        return outcome<T>(std::in_place, take_result(h));
+    }
+}
+
+} // namespace corio::detail

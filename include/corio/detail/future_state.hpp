@@ -1,0 +1,248 @@
+#pragma once
+/// \file
+/// The shared state behind `future<T>` and `task<T>`: status, result or exception, and the
+/// listeners (waiting tasks and done callbacks) told when it completes.
+
+#include "corio/coro.hpp"
+#include "corio/detail/frame_allocator.hpp"
+#include "corio/detail/intrusive.hpp"
+#include "corio/errors.hpp"
+#include "corio/event_loop.hpp"
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace corio::detail {
+
+class future_state_base;
+
+/// Someone to tell when a future completes: a task waiting in its frame, a done callback, a
+/// combinator. `notify_(l, state, false)` discards it instead (the state is going away).
+/// Notification unlinks the listener first, so it may destroy or relink itself; it must not
+/// release a reference on any state (it may schedule work that does).
+struct listener : list_node {
+    using notify_fn = void (*)(listener*, future_state_base&, bool run) noexcept;
+    explicit listener(notify_fn notify, std::uint64_t callback_id = 0) noexcept
+        : notify_(notify), callback_id_(callback_id) {}
+    notify_fn notify_;
+    /// Non-zero for done callbacks: what `remove_done_callback` is given.
+    std::uint64_t callback_id_;
+};
+
+enum class future_status : std::uint8_t { pending, finished, cancelled };
+
+class future_state_base : public coro_owner, public recycled {
+public:
+    explicit future_state_base(event_loop& loop) noexcept : loop_(&loop) {}
+    future_state_base(const future_state_base&) = delete;
+    future_state_base& operator=(const future_state_base&) = delete;
+
+    ~future_state_base() override {
+        while (listener* l = listeners_.pop_front()) l->notify_(l, *this, false);
+    }
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) {
+            if (status_ == future_status::finished && exception_ && !retrieved_) {
+                report_unretrieved();
+            }
+            delete this;
+        }
+    }
+
+    [[nodiscard]] bool done() const noexcept { return status_ != future_status::pending; }
+    /// Whether the caller's reference is the only one (its result may then be moved out).
+    [[nodiscard]] bool unique() const noexcept { return refs_ == 1; }
+    [[nodiscard]] bool cancelled() const noexcept { return status_ == future_status::cancelled; }
+    [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
+
+    /// Throws what `result()` throws, except for the value: `invalid_state_error` while
+    /// pending, `cancelled_error` if cancelled, the stored exception if any.
+    void check_result() {
+        if (status_ == future_status::pending) throw invalid_state_error("Result is not set.");
+        retrieved_ = true;
+        if (exception_) std::rethrow_exception(exception_);
+        if (status_ == future_status::cancelled) throw cancelled_error();
+    }
+
+    /// asyncio's `exception()`: the stored exception (null when the future succeeded).
+    [[nodiscard]] std::exception_ptr exception() {
+        if (status_ == future_status::pending) {
+            throw invalid_state_error("Exception is not set.");
+        }
+        if (status_ == future_status::cancelled) {
+            if (exception_) std::rethrow_exception(exception_);
+            throw cancelled_error();
+        }
+        retrieved_ = true;
+        return exception_;
+    }
+
+    /// What ended the future, without throwing it: its exception, or the `cancelled_error` of a
+    /// cancelled future; null while pending or after success. Marks the exception retrieved.
+    [[nodiscard]] std::exception_ptr outcome_exception() noexcept {
+        if (status_ == future_status::pending) return nullptr;
+        retrieved_ = true;
+        if (status_ == future_status::cancelled && !exception_) {
+            try {
+                return std::make_exception_ptr(cancelled_error());
+            } catch (...) {
+                return std::current_exception();
+            }
+        }
+        return exception_;
+    }
+
+    /// asyncio's `Future.cancel`: completes a pending future as cancelled. Tasks override it.
+    virtual bool cancel(const std::string& message) {
+        if (done()) return false;
+        finish_cancelled(message);
+        return true;
+    }
+
+    void set_exception(std::exception_ptr e) {
+        if (!e) throw std::invalid_argument("set_exception: null exception");
+        if (done()) throw invalid_state_error("set_exception: the future is already done");
+        try {
+            std::rethrow_exception(e);
+        } catch (const cancelled_error&) {
+            // As asyncio: a CancelledError is not a result a future can hold.
+            throw std::invalid_argument("set_exception: cancelled_error cannot be set; use cancel()");
+        } catch (...) {
+        }
+        exception_ = std::move(e);
+        complete(future_status::finished);
+    }
+
+    void add_listener(listener* l) noexcept { listeners_.push_back(l); }
+
+    /// Removes done callbacks with `id`: 1 if one was removed, else 0.
+    std::size_t remove_callback(std::uint64_t id) noexcept {
+        std::size_t removed = 0;
+        listeners_.for_each([&](listener* l) {
+            if (removed == 0 && l->callback_id_ == id) {
+                l->unlink();
+                l->notify_(l, *this, false);
+                removed = 1;
+            }
+        });
+        return removed;
+    }
+
+protected:
+    // Completes the future and tells every listener, in the order they were added.
+    void complete(future_status status) noexcept {
+        status_ = status;
+        while (listener* l = listeners_.pop_front()) l->notify_(l, *this, true);
+    }
+
+    // Completes the future with `error` as what ended it (a `cancelled_error` for `cancelled`).
+    void complete_with(future_status status, std::exception_ptr error) noexcept {
+        exception_ = std::move(error);
+        complete(status);
+    }
+
+    void finish_cancelled(const std::string& message) noexcept {
+        try {
+            exception_ = std::make_exception_ptr(cancelled_error(message));
+        } catch (...) {
+            exception_ = nullptr;  // check_result() still throws a (message-less) cancelled_error
+        }
+        complete(future_status::cancelled);
+    }
+
+    void mark_retrieved() noexcept { retrieved_ = true; }
+
+    virtual void report_unretrieved() noexcept {
+        report(exception_context{"Future exception was never retrieved", exception_, {}});
+    }
+
+    void report(const exception_context& context) noexcept {
+        if (loop_access::alive(loop_)) {
+            loop_->call_exception_handler(context);
+        } else {
+            event_loop::default_exception_handler(context);
+        }
+    }
+
+    event_loop* loop_;
+    std::exception_ptr exception_;
+    intrusive_list<listener> listeners_;
+    int refs_ = 1;
+    future_status status_ = future_status::pending;
+    bool retrieved_ = false;
+};
+
+/// The value half of a state: `std::optional` of `T` (a pointer for references; nothing for
+/// `void`).
+template <class T>
+class value_slot {
+    using stored = std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>;
+
+public:
+    template <class... Args>
+    void emplace_value(Args&&... args) {
+        if constexpr (std::is_reference_v<T>) {
+            value_.emplace(std::addressof(args)...);
+        } else {
+            value_.emplace(std::forward<Args>(args)...);
+        }
+    }
+    [[nodiscard]] const std::remove_reference_t<T>& value_ref() const noexcept {
+        if constexpr (std::is_reference_v<T>) {
+            return **value_;
+        } else {
+            return *value_;
+        }
+    }
+    [[nodiscard]] T take_value() {
+        if constexpr (std::is_reference_v<T>) {
+            return static_cast<T>(**value_);
+        } else {
+            return std::move(*value_);
+        }
+    }
+
+private:
+    std::optional<stored> value_;
+};
+
+template <>
+class value_slot<void> {};
+
+/// A plain future's state (combinators derive from it to override `cancel`).
+template <class T>
+class future_state : public future_state_base, public value_slot<T> {
+public:
+    using future_state_base::future_state_base;
+
+    template <class... Args>
+    void set_value(Args&&... args) {
+        if (done()) throw invalid_state_error("set_result: the future is already done");
+        if constexpr (!std::is_void_v<T>) this->emplace_value(std::forward<Args>(args)...);
+        complete(future_status::finished);
+    }
+
+private:
+    void on_body_done(std::coroutine_handle<>) noexcept override {}
+};
+
+/// For the handle classes: a handle holding a reference on a state.
+struct handle_access {
+    template <class Handle, class State>
+    [[nodiscard]] static Handle make(State* state) noexcept {
+        return Handle(static_cast<typename Handle::shared_state*>(state));
+    }
+    template <class Handle>
+    [[nodiscard]] static auto* state(const Handle& h) noexcept {
+        return h.state_;
+    }
+};
+
+} // namespace corio::detail

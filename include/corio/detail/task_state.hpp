@@ -1,0 +1,387 @@
+#pragma once
+/// \file
+/// The state of a task: a future whose result comes from a coroutine body the loop steps.
+
+#include "corio/coro.hpp"
+#include "corio/detail/future_state.hpp"
+#include "corio/detail/intrusive.hpp"
+#include "corio/detail/resumer.hpp"
+#include "corio/errors.hpp"
+#include "corio/event_loop.hpp"
+
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace corio::detail {
+
+/// The one wait a suspended task is in, registered by the awaiter that suspended it, so that
+/// `cancel()` can withdraw it. `cancel_(w, message)` withdraws the wait; it returns true when the
+/// wait itself delivers the cancellation (a cancelled awaited future), false when the task must
+/// be woken with `cancelled_error` (the hook then has made sure it is woken).
+struct cancellable_wait {
+    using cancel_fn = bool (*)(cancellable_wait*, const std::string& message);
+    explicit cancellable_wait(cancel_fn cancel) noexcept : cancel_(cancel) {}
+    cancel_fn cancel_;
+};
+
+class task_state_base : public future_state_base, public ready_node, public task_link {
+public:
+    task_state_base(event_loop& loop, std::string name)
+        : future_state_base(loop),
+          ready_node(&step),
+          task_link(&abandon),
+          id_(loop_access::next_task_id(loop)) {
+        if (!name.empty()) extras().name = std::move(name);
+    }
+
+    /// Takes over the body's frame, which will run at the task's first step.
+    void adopt_body(std::coroutine_handle<> body) noexcept {
+        body_ = body;
+        resume_at_ = body;
+    }
+
+    /// The task running now on the running loop; throws `std::runtime_error` outside a task.
+    [[nodiscard]] static task_state_base& current(const char* what) {
+        event_loop* loop = loop_access::running();
+        task_state_base* task = loop != nullptr ? loop_access::current_task(*loop) : nullptr;
+        if (task == nullptr) {
+            throw std::runtime_error(std::string(what) + " used outside a corio task");
+        }
+        return *task;
+    }
+
+    [[nodiscard]] std::string name() const {
+        if (extras_ && !extras_->name.empty()) return extras_->name;
+        return "Task-" + std::to_string(id_);
+    }
+    void set_name(std::string name) { extras().name = std::move(name); }
+
+    [[nodiscard]] unsigned cancelling() const noexcept { return cancel_requests_; }
+    unsigned uncancel() noexcept {
+        if (cancel_requests_ > 0) {
+            --cancel_requests_;
+            if (cancel_requests_ == 0) must_cancel_ = false;
+        }
+        return cancel_requests_;
+    }
+
+    /// asyncio's `Task.cancel`: asks the task to stop at its current (or next) suspension.
+    bool cancel(const std::string& message) override {
+        if (done()) return false;
+        ++cancel_requests_;
+        if (!message.empty() || extras_) extras().cancel_message = message;
+        if (wait_ != nullptr) {
+            cancellable_wait* wait = std::exchange(wait_, nullptr);
+            if (wait->cancel_(wait, message)) return true;
+        }
+        must_cancel_ = true;
+        return true;
+    }
+
+    // -- For awaiters ----------------------------------------------------------------------
+
+    /// Whether a cancellation waits to be delivered at the next suspension point.
+    [[nodiscard]] bool cancel_pending() const noexcept { return must_cancel_; }
+
+    /// Called from `await_suspend`: the task suspends at `h`, in `wait` (null when nothing
+    /// can be withdrawn, as in `sleep(0)`).
+    void suspend(std::coroutine_handle<> h, cancellable_wait* wait) noexcept {
+        resume_at_ = h;
+        wait_ = wait;
+    }
+
+    /// Called from `await_resume`: the wait is over; throws `cancelled_error` if the task was
+    /// cancelled meanwhile.
+    void end_wait() {
+        wait_ = nullptr;
+        if (must_cancel_) {
+            must_cancel_ = false;
+            throw_cancelled();
+        }
+    }
+
+    /// Consumes a pending cancellation (the caller delivers it some other way).
+    [[nodiscard]] const std::string& take_pending_cancel() noexcept {
+        must_cancel_ = false;
+        return cancel_message();
+    }
+
+    [[nodiscard]] const std::string& cancel_message() const noexcept {
+        static const std::string empty;
+        return extras_ ? extras_->cancel_message : empty;
+    }
+
+    [[noreturn]] void throw_cancelled() const { throw cancelled_error(cancel_message()); }
+
+    /// Puts the task in the loop's ready queue (once: a task already queued stays where it is).
+    void schedule() noexcept {
+        if (scheduled_) return;
+        scheduled_ = true;
+        loop_access::schedule(*loop_, this);
+    }
+
+protected:
+    // Called when the body has finished and its result (or exception) has been taken.
+    void finish_body(std::exception_ptr error) noexcept {
+        body_ = nullptr;
+        if (error) {
+            exception_ = std::move(error);
+            try {
+                std::rethrow_exception(exception_);
+            } catch (const cancelled_error&) {
+                finish(future_status::cancelled);
+                return;
+            } catch (...) {
+            }
+            finish(future_status::finished);
+        } else if (must_cancel_) {
+            // Cancelled right before the body returned: asyncio still reports it cancelled.
+            must_cancel_ = false;
+            finish_cancelled_task();
+        } else {
+            finish(future_status::finished);
+        }
+    }
+
+private:
+    struct extra_fields {
+        std::string name;
+        std::string cancel_message;
+    };
+
+    extra_fields& extras() {
+        if (!extras_) extras_ = std::make_unique<extra_fields>();
+        return *extras_;
+    }
+
+    void finish_cancelled_task() noexcept {
+        list_node::unlink();
+        finish_cancelled(cancel_message());
+        release();  // the loop's reference
+    }
+
+    void finish(future_status status) noexcept {
+        list_node::unlink();  // from the loop's pending tasks
+        if (refs_ == 1) {
+            complete(status);
+            release();  // the loop's, the last reference
+            return;
+        }
+        // The loop's reference goes first, so that a listener holding the only other one (a
+        // gather) may move the result out. Listeners never drop references while notified.
+        --refs_;
+        complete(status);
+    }
+
+    void report_unretrieved() noexcept override {
+        report(exception_context{"Task exception was never retrieved", exception_, name()});
+    }
+
+    static void step(ready_node* node, bool run) noexcept {
+        auto* self = static_cast<task_state_base*>(node);
+        self->scheduled_ = false;
+        if (!run) return;  // the loop is closing and abandons the task itself
+        if (self->must_cancel_ && self->resume_at_ == self->body_ && !self->started_) {
+            // Cancelled before it ever ran: the body never starts (asyncio throws into the
+            // coroutine before its first line).
+            self->must_cancel_ = false;
+            std::coroutine_handle<> body = std::exchange(self->body_, nullptr);
+            body.destroy();
+            self->finish_cancelled_task();
+            return;
+        }
+        self->started_ = true;
+        event_loop& loop = *self->loop_;
+        task_state_base*& current = loop_access::current_task(loop);
+        task_state_base* const previous = std::exchange(current, self);
+        // NOTE: the task may be gone when this returns (its body finished and nobody else
+        // holds it), so nothing here touches `self` afterwards.
+        resumer::run(self->resume_at_);
+        current = previous;
+    }
+
+    static void abandon(task_link* link, bool release_reference) noexcept {
+        auto* self = static_cast<task_state_base*>(link);
+        if (release_reference) {
+            self->release();
+            return;
+        }
+        if (self->loop_->get_debug()) {
+            self->report(exception_context{"Task was destroyed but it is pending!", nullptr,
+                                           self->name()});
+        }
+        if (std::coroutine_handle<> body = std::exchange(self->body_, nullptr)) body.destroy();
+        try {
+            self->exception_ = std::make_exception_ptr(cancelled_error("event loop closed"));
+        } catch (...) {
+        }
+        self->status_ = future_status::cancelled;
+        while (listener* l = self->listeners_.pop_front()) l->notify_(l, *self, false);
+    }
+
+    std::coroutine_handle<> body_;
+    std::coroutine_handle<> resume_at_;
+    cancellable_wait* wait_ = nullptr;
+    std::unique_ptr<extra_fields> extras_;
+    std::uint64_t id_;
+    unsigned cancel_requests_ = 0;
+    bool must_cancel_ = false;
+    bool started_ = false;
+    // Invariant: true exactly while the task's node is in the ready queue.
+    bool scheduled_ = true;
+};
+
+template <class T>
+class task_state final : public task_state_base, public value_slot<T> {
+public:
+    using task_state_base::task_state_base;
+
+private:
+    void on_body_done(std::coroutine_handle<> body) noexcept override {
+        auto handle = std::coroutine_handle<coro_promise<T>>::from_address(body.address());
+        std::exception_ptr error = handle.promise().exception();
+        if (!error) {
+            if constexpr (!std::is_void_v<T>) {
+                try {
+                    if constexpr (std::is_reference_v<T>) {
+                        T ref = handle.promise().take_result();
+                        this->emplace_value(ref);
+                    } else {
+                        this->emplace_value(handle.promise().take_result());
+                    }
+                } catch (...) {
+                    error = std::current_exception();
+                }
+            }
+        }
+        handle.destroy();
+        finish_body(std::move(error));
+    }
+};
+
+/// A done callback: scheduled through the ready queue when the state completes, and called
+/// with a `Handle` (a `task<T>`, `task<>` or `future<T>`) to the state.
+template <class Handle, class F>
+class done_callback final : public listener, public ready_node, public recycled {
+public:
+    template <class G>
+    done_callback(std::uint64_t id, G&& fn)
+        : listener(&notify, id), ready_node(&run_ready), fn_(std::forward<G>(fn)) {}
+
+    /// Schedules the callback for a state that is already done.
+    void schedule_for(future_state_base& state) noexcept {
+        state.add_ref();
+        state_ = &state;
+        loop_access::schedule(state.loop(), this);
+    }
+
+private:
+    static void notify(listener* l, future_state_base& state, bool run) noexcept {
+        auto* self = static_cast<done_callback*>(l);
+        if (run) {
+            self->schedule_for(state);
+        } else {
+            delete self;
+        }
+    }
+
+    static void run_ready(ready_node* node, bool run) noexcept {
+        auto* self = static_cast<done_callback*>(node);
+        future_state_base* state = self->state_;
+        if (run) {
+            try {
+                auto handle = handle_access::make<Handle>(state);
+                self->fn_(std::as_const(handle));
+            } catch (...) {
+                state->loop().call_exception_handler(exception_context{
+                    "Exception in done callback", std::current_exception(), {}});
+            }
+        }
+        delete self;
+        state->release();
+    }
+
+    F fn_;
+    future_state_base* state_ = nullptr;
+};
+
+template <class Handle, class F>
+std::uint64_t add_done_callback(future_state_base& state, F&& fn) {
+    const std::uint64_t id = loop_access::next_callback_id(state.loop());
+    auto* callback = new done_callback<Handle, std::decay_t<F>>(id, std::forward<F>(fn));
+    if (state.done()) {
+        callback->schedule_for(state);
+    } else {
+        state.add_listener(callback);
+    }
+    return id;
+}
+
+/// How `co_await` hands out a state's result.
+enum class result_mode : std::uint8_t {
+    none,       ///< only rethrow (a `task<>` view)
+    reference,  ///< `const T&`, for an lvalue handle
+    move,       ///< `T`, moved out, for an rvalue handle
+};
+
+/// Waits for a future or task to complete, in the awaiting task's frame.
+/// Cancelling the waiting task cancels the awaited state too (asyncio's propagation), and the
+/// waiter then sees the awaited state's outcome.
+template <class T, class State, result_mode Mode>
+class future_awaiter : public listener, public cancellable_wait {
+public:
+    explicit future_awaiter(State& state) noexcept
+        : listener(&notify), cancellable_wait(&cancel), state_(&state) {}
+    future_awaiter(const future_awaiter&) = delete;
+    future_awaiter& operator=(const future_awaiter&) = delete;
+    ~future_awaiter() { list_node::unlink(); }
+
+    [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
+
+    bool await_suspend(std::coroutine_handle<> h) {
+        task_ = &task_state_base::current("co_await of a corio future or task");
+        if (static_cast<future_state_base*>(task_) == state_) {
+            throw std::runtime_error("a task cannot await itself");
+        }
+        state_->add_listener(this);
+        if (task_->cancel_pending()) {
+            // Cancelled while running: pass it on to what we are about to wait for.
+            if (state_->cancel(task_->cancel_message())) {
+                (void)task_->take_pending_cancel();
+            } else {
+                list_node::unlink();
+                return false;
+            }
+        }
+        task_->suspend(h, this);
+        return true;
+    }
+
+    decltype(auto) await_resume() {
+        if (task_ != nullptr) task_->end_wait();
+        state_->check_result();
+        if constexpr (Mode == result_mode::reference) {
+            return state_->value_ref();
+        } else if constexpr (Mode == result_mode::move) {
+            return state_->take_value();
+        }
+    }
+
+private:
+    static void notify(listener* l, future_state_base&, bool run) noexcept {
+        if (run) static_cast<future_awaiter*>(l)->task_->schedule();
+    }
+
+    static bool cancel(cancellable_wait* w, const std::string& message) {
+        return static_cast<future_awaiter*>(w)->state_->cancel(message);
+    }
+
+    State* state_;
+    task_state_base* task_ = nullptr;
+};
+
+} // namespace corio::detail

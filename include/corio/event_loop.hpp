@@ -1,0 +1,551 @@
+#pragma once
+/// \file
+/// `corio::event_loop`: the reactor-independent event loop (ready queue, timers, the task
+/// registry, thread-safe submission), and `basic_event_loop<Reactor>`, which plugs a reactor in.
+
+#include "corio/coro.hpp"
+#include "corio/detail/frame_allocator.hpp"
+#include "corio/detail/intrusive.hpp"
+#include "corio/detail/timer_heap.hpp"
+#include "corio/reactor/reactor.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace corio {
+
+template <class T = void>
+class task;
+template <class T = void>
+class future;
+class event_loop;
+
+namespace detail {
+
+class task_state_base;
+struct loop_access;
+
+/// A pending task as the loop sees it: linked into the loop's list of pending tasks, and able
+/// to be abandoned when the loop closes: `abandon_(link, false)` destroys its frame and marks it
+/// cancelled; `abandon_(link, true)` then drops the loop's reference.
+struct task_link : list_node {
+    using abandon_fn = void (*)(task_link*, bool release) noexcept;
+    explicit task_link(abandon_fn abandon) noexcept : abandon_(abandon) {}
+    abandon_fn abandon_;
+};
+
+/// The shared state behind `callback_handle` and `timer_handle`.
+/// Invariant: the loop holds one reference while the callback is queued (ready or timer).
+class callback_state : public ready_node, public timer_node, public recycled {
+public:
+    explicit callback_state(event_loop& loop) noexcept
+        : ready_node(&run_ready), timer_node(&fire_timer), loop_(&loop) {}
+    callback_state(const callback_state&) = delete;
+    callback_state& operator=(const callback_state&) = delete;
+    virtual ~callback_state() = default;
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) delete this;
+    }
+    void cancel() noexcept;
+    [[nodiscard]] bool cancelled() const noexcept { return cancelled_; }
+    [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
+
+protected:
+    virtual void invoke() = 0;
+
+private:
+    static void run_ready(ready_node* node, bool run) noexcept;
+    static void fire_timer(timer_node* node, bool fire) noexcept;
+
+    event_loop* loop_;
+    int refs_ = 1;
+    bool cancelled_ = false;
+};
+
+template <class F, class... Args>
+class callback_of final : public callback_state {
+public:
+    template <class G, class... A>
+    callback_of(event_loop& loop, G&& fn, A&&... args)
+        : callback_state(loop), fn_(std::forward<G>(fn)), args_(std::forward<A>(args)...) {}
+
+private:
+    void invoke() override { std::apply(fn_, args_); }
+
+    F fn_;
+    std::tuple<Args...> args_;
+};
+
+} // namespace detail
+
+/// What the loop's exception handler is told: asyncio's context dict.
+struct exception_context {
+    std::string message;
+    std::exception_ptr exception;
+    /// The name of the task or future concerned, when there is one.
+    std::string task_name;
+};
+
+/// A callback scheduled with `call_soon` (asyncio's `Handle`). Copies share the callback.
+class callback_handle {
+public:
+    callback_handle() noexcept = default;
+    explicit callback_handle(detail::callback_state* state) noexcept : state_(state) {
+        if (state_ != nullptr) state_->add_ref();
+    }
+    callback_handle(const callback_handle& other) noexcept : callback_handle(other.state_) {}
+    callback_handle(callback_handle&& other) noexcept
+        : state_(std::exchange(other.state_, nullptr)) {}
+    callback_handle& operator=(callback_handle other) noexcept {
+        std::swap(state_, other.state_);
+        return *this;
+    }
+    ~callback_handle() {
+        if (state_ != nullptr) state_->release();
+    }
+
+    explicit operator bool() const noexcept { return state_ != nullptr; }
+    /// Withdraws the callback if it has not run yet. Call on the loop's thread.
+    void cancel() noexcept {
+        if (state_ != nullptr) state_->cancel();
+    }
+    [[nodiscard]] bool cancelled() const noexcept {
+        return state_ != nullptr && state_->cancelled();
+    }
+
+protected:
+    detail::callback_state* state_ = nullptr;
+};
+
+/// A callback scheduled with `call_later` or `call_at` (asyncio's `TimerHandle`).
+class timer_handle : public callback_handle {
+public:
+    using callback_handle::callback_handle;
+    /// When the callback is due, on the loop's clock.
+    [[nodiscard]] std::chrono::steady_clock::time_point when() const noexcept {
+        return state_->when_;
+    }
+};
+
+/// The event loop: one per thread, driving tasks, callbacks, timers and I/O.
+///
+/// This is the non-template interface every loop implements; the reactor is plugged in by
+/// `basic_event_loop<Reactor>`. Except `call_soon_threadsafe`, every member is called on the
+/// loop's own thread.
+class event_loop {
+public:
+    using clock = std::chrono::steady_clock;
+    using time_point = clock::time_point;
+    using duration = clock::duration;
+    using exception_handler = std::function<void(event_loop&, const exception_context&)>;
+
+    /// How many ready callbacks may run between two polls of the reactor and the timers while
+    /// callbacks keep becoming ready: the bound on how long I/O and timers can be starved.
+    static constexpr unsigned poll_interval = 64;
+
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+    virtual ~event_loop() {
+        unregister_live();
+    }
+
+    /// The reactor's name: `"io_uring"` or `"epoll"`.
+    [[nodiscard]] virtual std::string_view backend_name() const noexcept = 0;
+
+    // -- Scheduling callbacks ------------------------------------------------------------
+
+    /// Runs `fn(args...)` in the next iteration, after the callbacks already ready.
+    template <class F, class... Args>
+    callback_handle call_soon(F&& fn, Args&&... args) {
+        auto* state = make_callback(std::forward<F>(fn), std::forward<Args>(args)...);
+        ready_.push(state);
+        return callback_handle(state);
+    }
+
+    /// Runs `fn(args...)` once `delay` has passed on the loop's clock.
+    template <class Rep, class Period, class F, class... Args>
+    timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
+        return call_at(time() + std::chrono::ceil<duration>(delay), std::forward<F>(fn),
+                       std::forward<Args>(args)...);
+    }
+
+    /// Runs `fn(args...)` at `when` (a `time()` value).
+    template <class F, class... Args>
+    timer_handle call_at(time_point when, F&& fn, Args&&... args) {
+        auto* state = make_callback(std::forward<F>(fn), std::forward<Args>(args)...);
+        state->when_ = when;
+        try {
+            timers_.push(state);
+        } catch (...) {
+            state->release();
+            throw;
+        }
+        return timer_handle(state);
+    }
+
+    /// Runs `fn()` on the loop; the one member safe to call from any thread. Wakes the loop if it
+    /// is waiting for I/O.
+    template <class F>
+    void call_soon_threadsafe(F&& fn) {
+        {
+            std::lock_guard guard(threadsafe_mutex_);
+            threadsafe_queue_.emplace_back(std::forward<F>(fn));
+        }
+        if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) wake_io();
+    }
+
+    /// The loop's clock.
+    [[nodiscard]] time_point time() const noexcept { return clock::now(); }
+
+    // -- Tasks and futures (defined in task.hpp and future.hpp) ----------------------------
+
+    template <class T>
+    task<T> create_task(coro<T> body, std::string name = {});
+    template <class T = void>
+    future<T> create_future();
+
+    // -- Running and stopping ------------------------------------------------------------
+
+    /// Runs until `stop()` is called.
+    void run_forever() {
+        enter();
+        struct leave_guard {
+            event_loop* loop;
+            ~leave_guard() { loop->leave(); }
+        } guard{this};
+        while (!stopping_) run_once();
+    }
+
+    /// Runs `body` as a task until it is done; returns its result or rethrows its exception.
+    template <class T>
+    T run_until_complete(coro<T> body);
+    /// Runs until `t` is done; returns its result or rethrows its exception.
+    template <class T>
+    T run_until_complete(task<T> t);
+
+    /// Makes `run_forever` return after the current batch of callbacks.
+    void stop() noexcept { stopping_ = true; }
+
+    [[nodiscard]] bool is_running() const noexcept { return running_; }
+    [[nodiscard]] bool is_closed() const noexcept { return closed_; }
+
+    /// Destroys every pending task's frame (marking it cancelled) and every queued callback,
+    /// then releases the loop's resources. Idempotent; refused while the loop runs.
+    void close() {
+        if (running_) throw std::runtime_error("Cannot close a running event loop");
+        if (closed_) return;
+        closed_ = true;
+        abandon_everything();
+    }
+
+    // -- Errors and debugging ------------------------------------------------------------
+
+    /// Replaces the handler of errors nobody else could see (an exception never retrieved,
+    /// an exception escaping a callback). An empty function restores the default, which
+    /// prints to stderr.
+    void set_exception_handler(exception_handler handler) { handler_ = std::move(handler); }
+    [[nodiscard]] const exception_handler& get_exception_handler() const noexcept {
+        return handler_;
+    }
+
+    /// Calls the exception handler (or the default one if none is set, or if it throws).
+    void call_exception_handler(const exception_context& context) noexcept {
+        if (handler_) {
+            try {
+                handler_(*this, context);
+                return;
+            } catch (...) {
+                default_exception_handler(exception_context{
+                    "Unhandled error in exception handler", std::current_exception(), {}});
+            }
+        }
+        default_exception_handler(context);
+    }
+
+    /// Prints `context` to stderr.
+    static void default_exception_handler(const exception_context& context) noexcept {
+        try {
+            std::string text = "corio: " + context.message;
+            if (!context.task_name.empty()) text += " (task " + context.task_name + ")";
+            if (context.exception) {
+                try {
+                    std::rethrow_exception(context.exception);
+                } catch (const std::exception& e) {
+                    text += ": ";
+                    text += e.what();
+                } catch (...) {
+                    text += ": unknown exception";
+                }
+            }
+            text += '\n';
+            std::cerr << text << std::flush;
+        } catch (...) {
+        }
+    }
+
+    void set_debug(bool enabled) noexcept { debug_ = enabled; }
+    [[nodiscard]] bool get_debug() const noexcept { return debug_; }
+
+protected:
+    event_loop() { register_live(); }
+
+    /// Waits for I/O completions for at most `timeout` (forever when empty; not at all when
+    /// zero) and runs their completion functions, which may only schedule work.
+    virtual void poll_io(std::optional<std::chrono::nanoseconds> timeout) = 0;
+    /// Makes a concurrent or the next `poll_io` return promptly. Thread-safe.
+    virtual void wake_io() noexcept = 0;
+
+private:
+    friend struct detail::loop_access;
+    friend class detail::callback_state;
+
+    // The new state's one reference is the loop's; the returned handle takes another.
+    template <class F, class... Args>
+    detail::callback_state* make_callback(F&& fn, Args&&... args) {
+        if (closed_) throw std::runtime_error("Event loop is closed");
+        return new detail::callback_of<std::decay_t<F>, std::decay_t<Args>...>(
+            *this, std::forward<F>(fn), std::forward<Args>(args)...);
+    }
+
+    void enter() {
+        if (closed_) throw std::runtime_error("Event loop is closed");
+        if (running_) throw std::runtime_error("This event loop is already running");
+        if (running_loop_ != nullptr) {
+            throw std::runtime_error("Cannot run the event loop while another loop is running");
+        }
+        running_ = true;
+        running_loop_ = this;
+    }
+
+    void leave() noexcept {
+        running_ = false;
+        stopping_ = false;
+        running_loop_ = nullptr;
+    }
+
+    // One iteration, as asyncio's `_run_once`: poll I/O and timers, then run the callbacks that
+    // are ready now; those they make ready wait for the next iteration.
+    void run_once() {
+        const bool have_ready = !ready_.empty();
+        if (!have_ready || ticks_since_poll_ >= poll_interval) {
+            std::optional<std::chrono::nanoseconds> timeout;
+            if (have_ready || stopping_) {
+                timeout = std::chrono::nanoseconds{0};
+            } else if (!timers_.empty()) {
+                timeout = std::max(std::chrono::nanoseconds{0},
+                                   std::chrono::nanoseconds{timers_.next_deadline() - time()});
+            }
+            poll_io(timeout);
+            ticks_since_poll_ = 0;
+            drain_threadsafe();
+            fire_due_timers();
+        }
+        detail::ready_queue batch;
+        ready_.take_all(batch);
+        while (detail::ready_node* node = batch.pop()) {
+            ++ticks_since_poll_;
+            node->run_(node, true);
+        }
+    }
+
+    void fire_due_timers() noexcept {
+        if (timers_.empty()) return;
+        const time_point now = time();
+        while (!timers_.empty() && timers_.next_deadline() <= now) {
+            detail::timer_node* node = timers_.pop();
+            node->fire_(node, true);
+        }
+    }
+
+    void drain_threadsafe() {
+        if (!threadsafe_pending_.load(std::memory_order_acquire)) return;
+        threadsafe_pending_.store(false, std::memory_order_seq_cst);
+        std::vector<std::function<void()>> batch;
+        {
+            std::lock_guard guard(threadsafe_mutex_);
+            batch.swap(threadsafe_queue_);
+        }
+        for (auto& fn : batch) call_soon(std::move(fn));
+    }
+
+    void abandon_everything() noexcept {
+        // Destroying a frame may unlink timers and waiters, and may make other tasks ready;
+        // the loop keeps its reference on every pending task until all frames are gone, so
+        // that queued task nodes stay valid while the ready queue is discarded.
+        detail::intrusive_list<detail::task_link> abandoned;
+        while (detail::task_link* link = pending_tasks_.pop_front()) {
+            abandoned.push_back(link);
+            link->abandon_(link, false);
+        }
+        while (detail::ready_node* node = ready_.pop()) node->run_(node, false);
+        while (!timers_.empty()) {
+            detail::timer_node* node = timers_.pop();
+            node->fire_(node, false);
+        }
+        timers_.shrink();
+        while (detail::task_link* link = abandoned.pop_front()) link->abandon_(link, true);
+        std::lock_guard guard(threadsafe_mutex_);
+        threadsafe_queue_.clear();
+    }
+
+    void register_live() noexcept {
+        next_live_ = live_loops_;
+        live_loops_ = this;
+    }
+    void unregister_live() noexcept {
+        for (event_loop** p = &live_loops_; *p != nullptr; p = &(*p)->next_live_) {
+            if (*p == this) {
+                *p = next_live_;
+                return;
+            }
+        }
+    }
+
+    detail::ready_queue ready_;
+    detail::timer_heap timers_;
+    unsigned ticks_since_poll_ = 0;
+    bool running_ = false;
+    bool stopping_ = false;
+    bool closed_ = false;
+    bool debug_ = false;
+
+    detail::task_state_base* current_task_ = nullptr;
+    detail::intrusive_list<detail::task_link> pending_tasks_;
+    std::uint64_t task_counter_ = 0;
+    std::uint64_t callback_counter_ = 0;
+
+    exception_handler handler_;
+
+    std::mutex threadsafe_mutex_;
+    std::vector<std::function<void()>> threadsafe_queue_;
+    std::atomic<bool> threadsafe_pending_{false};
+
+    event_loop* next_live_ = nullptr;
+
+    static inline thread_local constinit event_loop* running_loop_ = nullptr;
+    // The loops alive on this thread, so that a handle outliving its loop can tell.
+    static inline thread_local constinit event_loop* live_loops_ = nullptr;
+};
+
+/// An event loop driving the reactor `Reactor`, chosen at compile time.
+template <reactor Reactor>
+class basic_event_loop final : public event_loop {
+public:
+    template <class... Args>
+    explicit basic_event_loop(Args&&... args) : reactor_(std::forward<Args>(args)...) {}
+    ~basic_event_loop() override {
+        // Pending frames may hold operations the reactor still points at: destroy them first.
+        close();
+    }
+
+    [[nodiscard]] std::string_view backend_name() const noexcept override {
+        return Reactor::name();
+    }
+    [[nodiscard]] Reactor& get_reactor() noexcept { return reactor_; }
+
+protected:
+    void poll_io(std::optional<std::chrono::nanoseconds> timeout) override {
+        reactor_.poll(timeout);
+    }
+    void wake_io() noexcept override { reactor_.wake(); }
+
+private:
+    Reactor reactor_;
+};
+
+/// The loop running in this thread; throws `std::runtime_error` when none is.
+[[nodiscard]] event_loop& get_running_loop();
+
+namespace detail {
+
+/// The loop's internals, for the other layers of corio only.
+struct loop_access {
+    [[nodiscard]] static event_loop* running() noexcept { return event_loop::running_loop_; }
+    static void schedule(event_loop& loop, ready_node* node) noexcept { loop.ready_.push(node); }
+    static void add_timer(event_loop& loop, timer_node* node) { loop.timers_.push(node); }
+    static void remove_timer(event_loop& loop, timer_node* node) noexcept {
+        if (node->queued()) loop.timers_.remove(node);
+    }
+    [[nodiscard]] static task_state_base*& current_task(event_loop& loop) noexcept {
+        return loop.current_task_;
+    }
+    static void track(event_loop& loop, task_link* link) noexcept {
+        loop.pending_tasks_.push_back(link);
+    }
+    [[nodiscard]] static std::uint64_t next_task_id(event_loop& loop) noexcept {
+        return ++loop.task_counter_;
+    }
+    [[nodiscard]] static std::uint64_t next_callback_id(event_loop& loop) noexcept {
+        return ++loop.callback_counter_;
+    }
+    [[nodiscard]] static bool closed(const event_loop& loop) noexcept { return loop.closed_; }
+    template <class F>
+    static void for_each_pending_task(event_loop& loop, F&& f) {
+        loop.pending_tasks_.for_each(std::forward<F>(f));
+    }
+    /// Whether `loop` still exists on this thread.
+    [[nodiscard]] static bool alive(const event_loop* loop) noexcept {
+        for (const event_loop* p = event_loop::live_loops_; p != nullptr; p = p->next_live_) {
+            if (p == loop) return true;
+        }
+        return false;
+    }
+};
+
+inline void callback_state::cancel() noexcept {
+    if (cancelled_) return;
+    cancelled_ = true;
+    if (queued()) {
+        loop_access::remove_timer(*loop_, this);
+        release();
+    }
+}
+
+inline void callback_state::run_ready(ready_node* node, bool run) noexcept {
+    auto* self = static_cast<callback_state*>(node);
+    if (run && !self->cancelled_) {
+        try {
+            self->invoke();
+        } catch (...) {
+            self->loop_->call_exception_handler(
+                exception_context{"Exception in callback", std::current_exception(), {}});
+        }
+    }
+    self->release();
+}
+
+inline void callback_state::fire_timer(timer_node* node, bool fire) noexcept {
+    auto* self = static_cast<callback_state*>(node);
+    if (fire) {
+        // The loop's reference moves from the timer heap to the ready queue.
+        loop_access::schedule(*self->loop_, self);
+    } else {
+        self->release();
+    }
+}
+
+} // namespace detail
+
+inline event_loop& get_running_loop() {
+    event_loop* loop = detail::loop_access::running();
+    if (loop == nullptr) throw std::runtime_error("no running event loop");
+    return *loop;
+}
+
+} // namespace corio

@@ -1,0 +1,290 @@
+#pragma once
+/// \file
+/// `corio::gather`: run awaitables concurrently and collect their results (asyncio's `gather`).
+
+#include "corio/detail/awaitable.hpp"
+#include "corio/detail/future_state.hpp"
+#include "corio/event_loop.hpp"
+#include "corio/future.hpp"
+#include "corio/outcome.hpp"
+
+#include <cstddef>
+#include <exception>
+#include <iterator>
+#include <ranges>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace corio {
+
+/// The tag asking `gather` to return every child's `outcome` instead of propagating the first
+/// exception (asyncio's `return_exceptions=True`).
+struct return_exceptions_t {
+    explicit return_exceptions_t() = default;
+};
+inline constexpr return_exceptions_t return_exceptions{};
+
+namespace detail {
+
+/// The state of a gather: a future that listens to each of its children.
+template <class R>
+class gather_state : public future_state<R> {
+public:
+    gather_state(event_loop& loop, bool return_exceptions)
+        : future_state<R>(loop), return_exceptions_(return_exceptions) {}
+    gather_state(const gather_state&) = delete;
+    gather_state& operator=(const gather_state&) = delete;
+    ~gather_state() override {
+        for (child_slot& slot : slots_) slot.unlink();
+    }
+
+    /// Cancelling a gather cancels every child that is not done; the gather then ends cancelled
+    /// once all of them have finished.
+    bool cancel(const std::string& message) override {
+        if (this->done()) return false;
+        bool any = false;
+        for (child_slot& slot : slots_) {
+            if (slot.state->cancel(message)) any = true;
+        }
+        if (any) {
+            cancel_requested_ = true;
+            cancel_message_ = message;
+        }
+        return any;
+    }
+
+protected:
+    struct child_slot : listener {
+        child_slot(gather_state* owner, future_state_base* child) noexcept
+            : listener(&notify), owner(owner), state(child) {}
+        gather_state* owner;
+        future_state_base* state;
+    };
+
+    /// Listens to every child (the derived class holds their handles).
+    void start(std::vector<future_state_base*> children) {
+        slots_.reserve(children.size());
+        for (future_state_base* child : children) slots_.emplace_back(this, child);
+        if (slots_.empty()) {
+            finish();
+            return;
+        }
+        // Invariant from here: slots_ never reallocates, since the children point into it.
+        for (child_slot& slot : slots_) {
+            if (slot.state->done()) {
+                on_child_done(slot);
+            } else {
+                slot.state->add_listener(&slot);
+            }
+            // A child done at once may already have completed the gather.
+        }
+    }
+
+    virtual R make_result() = 0;
+
+private:
+    static void notify(listener* l, future_state_base&, bool run) noexcept {
+        if (run) {
+            auto* slot = static_cast<child_slot*>(l);
+            slot->owner->on_child_done(*slot);
+        }
+    }
+
+    void on_child_done(child_slot& slot) noexcept {
+        ++finished_;
+        future_state_base& child = *slot.state;
+        if (this->done()) {
+            (void)child.outcome_exception();  // the gather has already failed: mark it seen
+            return;
+        }
+        if (!return_exceptions_) {
+            if (std::exception_ptr error = child.outcome_exception()) {
+                // The first failure ends the gather at once; the other children run on.
+                this->complete_with(child.cancelled() ? future_status::cancelled
+                                                      : future_status::finished,
+                                    std::move(error));
+                return;
+            }
+        }
+        if (finished_ == slots_.size()) finish();
+    }
+
+    void finish() noexcept {
+        if (cancel_requested_) {
+            this->finish_cancelled(cancel_message_);
+            return;
+        }
+        try {
+            if constexpr (std::is_void_v<R>) {
+                make_result();
+            } else {
+                this->emplace_value(make_result());
+            }
+            this->complete(future_status::finished);
+        } catch (...) {
+            this->complete_with(future_status::finished, std::current_exception());
+        }
+    }
+
+    std::vector<child_slot> slots_;
+    std::size_t finished_ = 0;
+    std::string cancel_message_;
+    bool return_exceptions_;
+    bool cancel_requested_ = false;
+};
+
+template <bool ReturnExceptions, class H>
+using gathered_t = std::conditional_t<ReturnExceptions, outcome<typename H::value_type>,
+                                      storable_t<typename H::value_type>>;
+
+template <bool ReturnExceptions, class H>
+gathered_t<ReturnExceptions, H> gathered(const H& h) {
+    if constexpr (ReturnExceptions) {
+        return take_outcome(h);
+    } else {
+        return take_result(h);
+    }
+}
+
+template <bool ReturnExceptions, class... H>
+class gather_tuple_state final
+    : public gather_state<std::tuple<gathered_t<ReturnExceptions, H>...>> {
+    using result_type = std::tuple<gathered_t<ReturnExceptions, H>...>;
+
+public:
+    gather_tuple_state(event_loop& loop, std::tuple<H...> children)
+        : gather_state<result_type>(loop, ReturnExceptions), children_(std::move(children)) {}
+
+    void start() {
+        std::apply(
+            [this](const H&... h) {
+                gather_state<result_type>::start({&base_state(h)...});
+            },
+            children_);
+    }
+
+private:
+    result_type make_result() override {
+        return std::apply(
+            [](const H&... h) { return result_type{gathered<ReturnExceptions>(h)...}; },
+            children_);
+    }
+
+    std::tuple<H...> children_;
+};
+
+template <bool ReturnExceptions, class H>
+using gathered_vector_t =
+    std::conditional_t<!ReturnExceptions && std::is_void_v<typename H::value_type>, void,
+                       std::vector<gathered_t<ReturnExceptions, H>>>;
+
+template <bool ReturnExceptions, class H>
+class gather_range_state final : public gather_state<gathered_vector_t<ReturnExceptions, H>> {
+    using result_type = gathered_vector_t<ReturnExceptions, H>;
+
+public:
+    gather_range_state(event_loop& loop, std::vector<H> children)
+        : gather_state<result_type>(loop, ReturnExceptions), children_(std::move(children)) {}
+
+    void start() {
+        std::vector<future_state_base*> states;
+        states.reserve(children_.size());
+        for (const H& h : children_) states.push_back(&base_state(h));
+        gather_state<result_type>::start(std::move(states));
+    }
+
+private:
+    result_type make_result() override {
+        if constexpr (std::is_void_v<result_type>) {
+            return;
+        } else {
+            result_type results;
+            results.reserve(children_.size());
+            for (const H& h : children_) results.push_back(gathered<ReturnExceptions>(h));
+            return results;
+        }
+    }
+
+    std::vector<H> children_;
+};
+
+template <bool ReturnExceptions, class... A>
+auto gather_variadic(A&&... args) {
+    // Braced initialisation runs left to right: coros become tasks in argument order.
+    std::tuple<ensured_t<A>...> children{ensure_future(std::forward<A>(args))...};
+    using state_type = gather_tuple_state<ReturnExceptions, ensured_t<A>...>;
+    using result_type = std::tuple<gathered_t<ReturnExceptions, ensured_t<A>>...>;
+    auto* state = new state_type(get_running_loop(), std::move(children));
+    auto handle = handle_access::make<future<result_type>>(state);
+    state->release();
+    state->start();
+    return handle;
+}
+
+template <bool ReturnExceptions, class R>
+auto gather_range(R&& range) {
+    using element = std::ranges::range_value_t<R>;
+    using handle_type = ensured_t<element>;
+    std::vector<handle_type> children;
+    if constexpr (std::ranges::sized_range<R>) children.reserve(std::ranges::size(range));
+    for (auto&& item : range) {
+        if constexpr (is_coro_v<element>) {
+            children.push_back(ensure_future(std::move(item)));  // a coro is consumed
+        } else {
+            children.push_back(ensure_future(static_cast<decltype(item)>(item)));
+        }
+    }
+    using state_type = gather_range_state<ReturnExceptions, handle_type>;
+    using result_type = gathered_vector_t<ReturnExceptions, handle_type>;
+    auto* state = new state_type(get_running_loop(), std::move(children));
+    auto handle = handle_access::make<future<result_type>>(state);
+    state->release();
+    state->start();
+    return handle;
+}
+
+template <class R>
+concept awaitable_range =
+    std::ranges::input_range<R> && awaitable_arg<std::ranges::range_value_t<R>>;
+
+} // namespace detail
+
+/// Runs the awaitables concurrently and returns a future of all their results, in argument
+/// order (`std::monostate` for `void`).
+///
+/// - Eager, as asyncio's: coros are wrapped in tasks at once (in argument order), tasks and
+///   futures are taken as they are; the work runs whether or not the result is awaited.
+/// - The first exception (or cancellation) of a child ends the gather at once with it; the
+///   other children keep running.
+/// - Cancelling the gather (or the task awaiting it) cancels every child that is not done; the
+///   gather ends cancelled once they have all finished.
+template <detail::awaitable_arg... A>
+[[nodiscard]] auto gather(A&&... awaitables) {
+    return detail::gather_variadic<false>(std::forward<A>(awaitables)...);
+}
+
+/// As `gather(awaitables...)`, but each result is an `outcome<T>` holding the value or the
+/// exception: the gather itself only fails if it is cancelled.
+template <detail::awaitable_arg... A>
+[[nodiscard]] auto gather(return_exceptions_t, A&&... awaitables) {
+    return detail::gather_variadic<true>(std::forward<A>(awaitables)...);
+}
+
+/// Gathers a range of coros, tasks or futures into a `std::vector` of their results, in input
+/// order (a `future<void>` when they return nothing). Coros in the range are consumed.
+template <detail::awaitable_range R>
+[[nodiscard]] auto gather(R&& awaitables) {
+    return detail::gather_range<false>(std::forward<R>(awaitables));
+}
+
+/// As `gather(range)`, with a vector of `outcome<T>`.
+template <detail::awaitable_range R>
+[[nodiscard]] auto gather(return_exceptions_t, R&& awaitables) {
+    return detail::gather_range<true>(std::forward<R>(awaitables));
+}
+
+} // namespace corio

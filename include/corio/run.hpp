@@ -1,0 +1,155 @@
+#pragma once
+/// \file
+/// `corio::run`: the entry point (asyncio's `run`), and `new_event_loop` with its choice of
+/// backend.
+
+#include "corio/coro.hpp"
+#include "corio/event_loop.hpp"
+#include "corio/reactor/epoll.hpp"
+#include "corio/reactor/uring.hpp"
+#include "corio/task.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace corio {
+
+/// Which reactor a loop runs on.
+enum class backend {
+    /// io_uring when the kernel allows it, else epoll (silently, at once). The environment
+    /// variable `CORIO_BACKEND=io_uring|epoll` overrides it.
+    automatic,
+    io_uring,
+    epoll,
+};
+
+/// Options of `run` and `new_event_loop`.
+struct run_options {
+    corio::backend backend = backend::automatic;
+    /// asyncio's debug mode (also `CORIO_DEBUG=1`).
+    bool debug = false;
+};
+
+namespace detail {
+
+inline backend backend_from_environment(backend requested) {
+    if (requested != backend::automatic) return requested;
+    const char* value = std::getenv("CORIO_BACKEND");
+    if (value == nullptr || *value == '\0') return backend::automatic;
+    const std::string_view name(value);
+    if (name == "io_uring") return backend::io_uring;
+    if (name == "epoll") return backend::epoll;
+    if (name == "automatic") return backend::automatic;
+    throw std::invalid_argument("CORIO_BACKEND must be io_uring, epoll or automatic, not '" +
+                                std::string(name) + "'");
+}
+
+inline bool debug_from_environment(bool requested) {
+    if (requested) return true;
+    const char* value = std::getenv("CORIO_DEBUG");
+    return value != nullptr && *value != '\0' && std::string_view(value) != "0";
+}
+
+inline std::unique_ptr<event_loop> make_uring_loop() {
+    if constexpr (config::has_uring) {
+#if defined(CORIO_HAS_URING)
+        return std::make_unique<basic_event_loop<uring_reactor>>();
+#endif
+    }
+    throw std::system_error(ENOTSUP, std::generic_category(),
+                            "corio was built without io_uring support");
+}
+
+} // namespace detail
+
+/// A new event loop on the backend `options.backend` asks for (not running, not current).
+/// An explicitly requested backend that the kernel refuses throws `std::system_error`.
+[[nodiscard]] inline std::unique_ptr<event_loop> new_event_loop(const run_options& options = {}) {
+    std::unique_ptr<event_loop> loop;
+    switch (detail::backend_from_environment(options.backend)) {
+    case backend::io_uring:
+        loop = detail::make_uring_loop();
+        break;
+    case backend::epoll:
+        loop = std::make_unique<basic_event_loop<epoll_reactor>>();
+        break;
+    case backend::automatic:
+        if constexpr (config::has_uring) {
+            try {
+                loop = detail::make_uring_loop();
+            } catch (const std::system_error&) {
+                // Forbidden (seccomp, io_uring_disabled) or too old: epoll always works.
+            }
+        }
+        if (!loop) loop = std::make_unique<basic_event_loop<epoll_reactor>>();
+        break;
+    }
+    loop->set_debug(detail::debug_from_environment(options.debug));
+    return loop;
+}
+
+namespace detail {
+
+// Cancels every task still pending and runs the loop until they have all finished, as
+// asyncio.run does on its way out.
+inline void cancel_remaining_tasks(event_loop& loop) {
+    for (int round = 0; round < 8; ++round) {
+        std::vector<task<>> remaining;
+        loop_access::for_each_pending_task(loop, [&](task_link* link) {
+            remaining.push_back(handle_access::make<task<>>(static_cast<task_state_base*>(link)));
+        });
+        if (remaining.empty()) return;
+        for (auto& t : remaining) t.cancel();
+        auto gather_all = [](std::vector<task<>> tasks) -> coro<> {
+            for (auto& t : tasks) {
+                try {
+                    co_await t;
+                } catch (...) {
+                }
+            }
+        };
+        loop.run_until_complete(gather_all(remaining));
+        for (auto& t : remaining) {
+            if (t.done() && !t.cancelled() && t.exception()) {
+                loop.call_exception_handler(exception_context{
+                    "unhandled exception during corio::run() shutdown", t.exception(),
+                    t.get_name()});
+            }
+        }
+    }
+}
+
+} // namespace detail
+
+/// Runs `main` as a task on a new event loop and returns its result, or rethrows its exception
+/// (asyncio's `run`). On the way out, tasks still pending are cancelled and allowed to finish,
+/// then the loop is closed: every coroutine frame is gone when `run` returns.
+/// Throws `std::runtime_error` if a loop already runs in this thread.
+template <class T>
+T run(coro<T> main, const run_options& options = {}) {
+    if (detail::loop_access::running() != nullptr) {
+        throw std::runtime_error("corio::run() cannot be called from a running event loop");
+    }
+    std::unique_ptr<event_loop> loop = new_event_loop(options);
+    struct closer {
+        event_loop& loop;
+        ~closer() {
+            try {
+                detail::cancel_remaining_tasks(loop);
+            } catch (...) {
+            }
+            loop.close();
+        }
+    } close_at_exit{*loop};
+    return loop->run_until_complete(std::move(main));
+}
+
+} // namespace corio

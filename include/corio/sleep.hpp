@@ -1,0 +1,85 @@
+#pragma once
+/// \file
+/// `corio::sleep`: suspend the current task for a while (asyncio's `sleep`).
+
+#include "corio/detail/task_state.hpp"
+#include "corio/detail/timer_heap.hpp"
+#include "corio/event_loop.hpp"
+
+#include <chrono>
+#include <coroutine>
+#include <string>
+
+namespace corio {
+
+namespace detail {
+
+/// The awaiter of `sleep`: its timer node lives in the sleeping task's frame, so sleeping
+/// allocates nothing and costs no syscall.
+class sleep_awaiter : public timer_node, public cancellable_wait {
+public:
+    explicit sleep_awaiter(loop_clock::duration delay) noexcept
+        : timer_node(&fire), cancellable_wait(&cancel), delay_(delay) {}
+    sleep_awaiter(const sleep_awaiter&) = delete;
+    sleep_awaiter& operator=(const sleep_awaiter&) = delete;
+    ~sleep_awaiter() {
+        // A frame destroyed while asleep (the loop closing) takes its timer with it.
+        if (queued()) loop_access::remove_timer(task_->loop(), this);
+    }
+
+    bool await_ready() const noexcept { return false; }
+
+    bool await_suspend(std::coroutine_handle<> h) {
+        task_ = &task_state_base::current("corio::sleep");
+        if (task_->cancel_pending()) return false;
+        if (delay_ <= loop_clock::duration::zero()) {
+            // sleep(0): yield to the loop once. Nothing to withdraw: a cancellation arriving
+            // meanwhile is delivered when the task resumes.
+            task_->suspend(h, nullptr);
+            task_->schedule();
+            return true;
+        }
+        when_ = task_->loop().time() + delay_;
+        loop_access::add_timer(task_->loop(), this);
+        task_->suspend(h, this);
+        return true;
+    }
+
+    void await_resume() { task_->end_wait(); }
+
+private:
+    static void fire(timer_node* node, bool run) noexcept {
+        if (run) static_cast<sleep_awaiter*>(node)->task_->schedule();
+    }
+
+    static bool cancel(cancellable_wait* wait, const std::string&) {
+        auto* self = static_cast<sleep_awaiter*>(wait);
+        // A timer that already fired has scheduled the task: the cancellation is then delivered
+        // when it resumes.
+        if (self->queued()) {
+            loop_access::remove_timer(self->task_->loop(), self);
+            self->task_->schedule();
+        }
+        return false;
+    }
+
+    loop_clock::duration delay_;
+    task_state_base* task_ = nullptr;
+};
+
+} // namespace detail
+
+/// Suspends the current task for `delay` (at least; timers never fire early). `sleep(0s)`
+/// yields to the loop once, letting every other ready task run.
+///
+/// Cancellation withdraws the timer at once and throws `cancelled_error` here. Must be awaited
+/// inside a task (`std::runtime_error` otherwise).
+template <class Rep, class Period>
+[[nodiscard]] detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
+    // Longer than any program waits, and far from overflowing the clock.
+    constexpr std::chrono::hours forever{24 * 365 * 100};
+    if (delay > forever) return detail::sleep_awaiter(forever);
+    return detail::sleep_awaiter(std::chrono::ceil<detail::loop_clock::duration>(delay));
+}
+
+} // namespace corio
