@@ -18,6 +18,7 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -468,6 +469,14 @@ protected:
 private:
     Reactor reactor_;
 };
+
+/// Prints `<event_loop backend=epoll running=true closed=false debug=false>`.
+inline std::ostream& operator<<(std::ostream& out, const event_loop& loop) {
+    return out << "<event_loop backend=" << loop.backend_name()
+               << " running=" << (loop.is_running() ? "true" : "false")
+               << " closed=" << (loop.is_closed() ? "true" : "false")
+               << " debug=" << (loop.get_debug() ? "true" : "false") << '>';
+}
 
 /// The loop running in this thread; throws `std::runtime_error` when none is.
 [[nodiscard]] event_loop& get_running_loop();

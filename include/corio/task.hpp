@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -182,6 +184,18 @@ T event_loop::run_until_complete(coro<T> body) {
     return run_until_complete(std::move(t));
 }
 
+/// Prints `<task pending name='Task-2'>`, as asyncio's repr of a task (`finished`,
+/// `cancelled`; `<task empty>` for an empty handle).
+template <class T>
+std::ostream& operator<<(std::ostream& out, const task<T>& t) {
+    auto* state = detail::handle_access::state(t);
+    if (state == nullptr) return out << "<task empty>";
+    const char* status = state->status() == detail::future_status::pending    ? "pending"
+                         : state->status() == detail::future_status::cancelled ? "cancelled"
+                                                                               : "finished";
+    return out << "<task " << status << " name='" << state->name() << "'>";
+}
+
 /// Wraps `body` in a task on the running loop and schedules it (asyncio's `create_task`).
 /// Throws `std::runtime_error` when no loop runs in this thread.
 template <class T>
@@ -207,3 +221,11 @@ task<T> create_task(coro<T> body, std::string name = {}) {
 }
 
 } // namespace corio
+
+/// Tasks hash by identity, so that they can be kept in unordered sets (asyncio's sets of tasks).
+template <class T>
+struct std::hash<corio::task<T>> {
+    std::size_t operator()(const corio::task<T>& t) const noexcept {
+        return std::hash<const void*>{}(corio::detail::handle_access::state(t));
+    }
+};

@@ -60,6 +60,7 @@ public:
     /// Whether the caller's reference is the only one (its result may then be moved out).
     [[nodiscard]] bool unique() const noexcept { return refs_ == 1; }
     [[nodiscard]] bool cancelled() const noexcept { return status_ == future_status::cancelled; }
+    [[nodiscard]] future_status status() const noexcept { return status_; }
     [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
 
     /// Throws what `result()` throws, except for the value: `invalid_state_error` while

@@ -33,9 +33,13 @@ public:
     task_state_base(event_loop& loop, std::string name)
         : future_state_base(loop),
           ready_node(&step),
-          task_link(&abandon),
-          id_(loop_access::next_task_id(loop)) {
-        if (!name.empty()) extras().name = std::move(name);
+          task_link(&abandon) {
+        // As in asyncio, only unnamed tasks take a number (`Task-N`).
+        if (name.empty()) {
+            id_ = loop_access::next_task_id(loop);
+        } else {
+            extras().name = std::move(name);
+        }
     }
 
     /// Takes over the body's frame, which will run at the task's first step.
@@ -227,7 +231,7 @@ private:
     std::coroutine_handle<> resume_at_;
     cancellable_wait* wait_ = nullptr;
     std::unique_ptr<extra_fields> extras_;
-    std::uint64_t id_;
+    std::uint64_t id_ = 0;
     unsigned cancel_requests_ = 0;
     bool must_cancel_ = false;
     bool started_ = false;
