@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite, as CI does:
+#   g++ Debug (-Werror), clang++ Release (-Werror), g++ ASan+UBSan, g++ without liburing:
+#   each configured, built and tested with ctest (every test on every backend);
+#   then header self-containment, the examples, the benchmarks (briefly), and corio used
+#   through find_package (installed) and add_subdirectory.
+#
+#   bash scripts/test.sh                     # everything
+#   CORIO_TEST_QUICK=1 bash scripts/test.sh  # g++ Debug build + ctest only
+#
+# Build trees go to build/ci-<name> and are reused by the next run.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+corio_install_deps
+
+STAGES=()
+tmp=""
+on_exit() {
+    local rc=$?
+    if [[ -n $tmp ]]; then
+        rm -rf "$tmp"
+    fi
+    if [[ $rc -ne 0 && ${#STAGES[@]} -gt 0 ]]; then
+        printf '\ncorio: FAILED (exit %s) in stage: %s\n' "$rc" "${STAGES[-1]}" >&2
+    fi
+}
+trap on_exit EXIT
+
+stage_started=0
+stage() {
+    stage_done
+    STAGES+=("$*")
+    stage_started=$SECONDS
+    corio_banner "$*"
+}
+STAGE_TIMES=()
+stage_done() {
+    if [[ ${#STAGES[@]} -gt ${#STAGE_TIMES[@]} ]]; then
+        STAGE_TIMES+=("$((SECONDS - stage_started))")
+    fi
+}
+summary() {
+    stage_done
+    corio_banner "summary"
+    local i
+    for i in "${!STAGES[@]}"; do
+        printf '  ok %5ss  %s\n' "${STAGE_TIMES[$i]}" "${STAGES[$i]}"
+    done
+}
+
+# build_and_test <name> [cmake args...]: configure build/ci-<name>, build it, run ctest.
+build_and_test() {
+    local name=$1
+    shift
+    local dir="build/ci-$name"
+    stage "$name: configure"
+    corio_configure . "$dir" "$@"
+    stage "$name: build"
+    cmake --build "$dir"
+    stage "$name: test"
+    ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2
+}
+
+build_and_test gcc-debug -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DCORIO_WERROR=ON
+
+if [[ ${CORIO_TEST_QUICK:-0} == 1 ]]; then
+    summary
+    echo "CORIO_TEST_QUICK=1: g++ Debug only; run without it for the full suite."
+    exit 0
+fi
+
+build_and_test clang-release -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release -DCORIO_WERROR=ON
+
+# with_sanitizer_options <command...>: runs it with the sanitizers' run-time options.
+with_sanitizer_options() {
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        "$@"
+}
+
+with_sanitizer_options build_and_test gcc-asan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
+    -DCORIO_SANITIZE=address,undefined
+
+build_and_test gcc-no-uring -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DCORIO_NO_URING=ON
+
+stage "headers: each one compiles on its own (with io_uring)"
+cmake --build build/ci-gcc-debug --target all_verify_interface_header_sets
+stage "headers: each one compiles on its own (epoll only)"
+cmake --build build/ci-gcc-no-uring --target all_verify_interface_header_sets
+
+# Under ASan and UBSan, so that an example that leaks or misbehaves fails here.
+stage "examples (gcc-asan)"
+with_sanitizer_options cmake --build build/ci-gcc-asan --target run_examples
+
+stage "benchmarks, briefly (clang-release)"
+cmake --build build/ci-clang-release --target run_benchmarks_briefly
+
+tmp=$(mktemp -d)
+
+for variant in gcc-debug gcc-no-uring; do
+    stage "install ($variant) and build tests/consumer with find_package"
+    cmake --install "build/ci-$variant" --prefix "$tmp/$variant"
+    corio_configure tests/consumer "build/ci-consumer-$variant" \
+        -DCMAKE_PREFIX_PATH="$tmp/$variant" -DCMAKE_BUILD_TYPE=Debug
+    cmake --build "build/ci-consumer-$variant"
+    "build/ci-consumer-$variant/app"
+done
+
+stage "tests/subdirectory: corio through add_subdirectory"
+corio_configure tests/subdirectory build/ci-subdirectory -DCMAKE_BUILD_TYPE=Debug
+cmake --build build/ci-subdirectory
+build/ci-subdirectory/app
+
+summary
+echo "corio: every stage passed."
