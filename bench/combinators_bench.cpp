@@ -1,0 +1,116 @@
+// Benchmarks of the combinators: gather over many coroutines, and wait(first_completed) over
+// many tasks. Each runs on both backends; the backend's name is in the label.
+
+#include <corio/corio.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <malloc.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+corio::coro<int> trivial(int x) { co_return x; }
+
+corio::coro<> gather_many(benchmark::State& state, std::size_t count) {
+    for (auto _ : state) {
+        std::vector<corio::coro<int>> coros;
+        coros.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) coros.push_back(trivial(static_cast<int>(i)));
+        const auto heap_before = ::mallinfo2().uordblks;
+        auto gathering = corio::gather(std::move(coros));
+        const auto heap_during = ::mallinfo2().uordblks;
+        std::vector<int> results = co_await std::move(gathering);
+        benchmark::DoNotOptimize(results.data());
+        state.counters["bytes_per_element"] =
+            static_cast<double>(heap_during - heap_before) / static_cast<double>(count);
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
+    state.counters["ns_per_element"] = benchmark::Counter(
+        static_cast<double>(state.iterations()) * static_cast<double>(count),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+corio::coro<> wait_for_signal(corio::future<void> signal) { co_await signal; }
+
+// Each iteration: 10,000 tasks wait on their own future; one is completed, and
+// wait(first_completed) must notice it among all the others.
+corio::coro<> wait_first_completed(benchmark::State& state, std::size_t count) {
+    auto& loop = corio::get_running_loop();
+    std::vector<corio::future<void>> signals;
+    std::vector<corio::task<>> tasks;
+    for (std::size_t i = 0; i < count; ++i) {
+        signals.push_back(loop.create_future<void>());
+        tasks.push_back(corio::create_task(wait_for_signal(signals.back())));
+    }
+    co_await corio::sleep(0s);  // every task is now waiting
+    std::size_t next = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        signals[next].set_result();
+        state.ResumeTiming();
+        auto [done, pending] = co_await corio::wait(tasks, corio::return_when::first_completed);
+        benchmark::DoNotOptimize(done.data());
+        state.PauseTiming();
+        // Replace the finished task so that the set keeps its size.
+        signals[next] = loop.create_future<void>();
+        tasks[next] = corio::create_task(wait_for_signal(signals[next]));
+        co_await corio::sleep(0s);
+        next = (next + 1) % count;
+        state.ResumeTiming();
+    }
+    for (auto& s : signals) s.cancel();
+    co_await corio::gather(corio::return_exceptions, tasks);
+}
+
+template <class Body>
+void on_loop(benchmark::State& state, corio::backend backend, Body body) {
+    auto loop = corio::new_event_loop({.backend = backend});
+    state.SetLabel(std::string(loop->backend_name()));
+    loop->run_until_complete(body(state));
+}
+
+void register_all() {
+    const std::pair<const char*, corio::backend> backends[] = {
+        {"epoll", corio::backend::epoll},
+        {"io_uring", corio::backend::io_uring},
+    };
+    for (const auto& [name, backend] : backends) {
+        if (backend == corio::backend::io_uring) {
+            try {
+                (void)corio::new_event_loop({.backend = backend});
+            } catch (const std::system_error&) {
+                continue;  // the kernel forbids io_uring here
+            }
+        }
+        const std::string suffix = std::string("/") + name;
+        benchmark::RegisterBenchmark(
+            ("gather_coros" + suffix).c_str(),
+            [backend](benchmark::State& state) {
+                on_loop(state, backend, [&](benchmark::State& s) {
+                    return gather_many(s, static_cast<std::size_t>(s.range(0)));
+                });
+            })
+            ->Arg(1'000'000)
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(
+            ("wait_first_completed" + suffix).c_str(),
+            [backend](benchmark::State& state) {
+                on_loop(state, backend, [&](benchmark::State& s) {
+                    return wait_first_completed(s, static_cast<std::size_t>(s.range(0)));
+                });
+            })
+            ->Arg(10'000)
+            ->Unit(benchmark::kMicrosecond);
+    }
+}
+
+const int registered = (register_all(), 0);
+
+} // namespace
