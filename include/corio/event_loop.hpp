@@ -7,25 +7,35 @@
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
 #include "corio/detail/timer_heap.hpp"
+#include "corio/reactor/operation.hpp"
 #include "corio/reactor/reactor.hpp"
+#include "corio/socket_address.hpp"
+#include "corio/unique_fd.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <poll.h>
 
 namespace corio {
 
@@ -91,6 +101,41 @@ private:
 
     F fn_;
     std::tuple<Args...> args_;
+};
+
+/// A readiness callback registered with `add_reader` / `add_writer`: a poll operation that is
+/// submitted again after each callback, until removed.
+class readiness_watch : public io_operation, public ready_node {
+public:
+    readiness_watch(event_loop& loop, int descriptor, std::uint32_t events,
+                    std::function<void()> callback)
+        : ready_node(&run_ready), loop_(&loop), callback_(std::move(callback)) {
+        opcode = io_opcode::poll;
+        fd = descriptor;
+        poll_events = events;
+        complete_ = &on_complete;
+    }
+    readiness_watch(const readiness_watch&) = delete;
+    readiness_watch& operator=(const readiness_watch&) = delete;
+
+    void set_callback(std::function<void()> callback) { callback_ = std::move(callback); }
+    void start();
+    /// Stops watching. Returns true if the watch may be deleted now; otherwise it deletes
+    /// itself once its operation or its queued callback is done.
+    bool stop() noexcept;
+
+private:
+    static void on_complete(io_operation* op, int result) noexcept;
+    static void run_ready(ready_node* node, bool run) noexcept;
+    void settle() noexcept {
+        if (stopped_ && !in_flight_ && !queued_) delete this;
+    }
+
+    event_loop* loop_;
+    std::function<void()> callback_;
+    bool in_flight_ = false;
+    bool queued_ = false;
+    bool stopped_ = false;
 };
 
 } // namespace detail
@@ -221,6 +266,33 @@ public:
     template <class T = void>
     future<T> create_future();
 
+    // -- Low-level socket operations (defined in sock.hpp) ---------------------------------
+    //
+    // On non-blocking descriptors; the buffers must stay alive until the operation is done.
+    // Errors are `std::system_error`; cancellation withdraws the operation in the kernel.
+
+    /// Receives at most `buffer.size()` bytes; returns how many (0 at end of stream).
+    coro<std::size_t> sock_recv_into(int fd, std::span<std::byte> buffer);
+    /// Receives at most `max_bytes` bytes (an empty string at end of stream).
+    coro<std::string> sock_recv(int fd, std::size_t max_bytes);
+    /// Sends all of `data` (several sends if need be). A closed peer is `std::system_error`
+    /// (`EPIPE` or `ECONNRESET`), never SIGPIPE.
+    coro<> sock_sendall(int fd, std::span<const std::byte> data);
+    coro<> sock_sendall(int fd, std::string_view data);
+    /// Accepts a connection: the new socket (non-blocking, close-on-exec) and the peer's address.
+    coro<std::pair<unique_fd, socket_address>> sock_accept(int fd);
+    /// Connects `fd` to `address`.
+    coro<> sock_connect(int fd, socket_address address);
+
+    /// Calls `callback` (through the ready queue) whenever `fd` is readable, until
+    /// `remove_reader(fd)`; replaces an earlier reader of `fd`.
+    void add_reader(int fd, std::function<void()> callback);
+    /// Stops watching `fd` for reading; false if it was not watched.
+    bool remove_reader(int fd) noexcept;
+    /// As `add_reader`, for writability.
+    void add_writer(int fd, std::function<void()> callback);
+    bool remove_writer(int fd) noexcept;
+
     // -- Running and stopping ------------------------------------------------------------
 
     /// Runs until `stop()` is called.
@@ -252,7 +324,10 @@ public:
         if (running_) throw std::runtime_error("Cannot close a running event loop");
         if (closed_) return;
         closed_ = true;
+        drain_io();
         abandon_everything();
+        release_watches(readers_);
+        release_watches(writers_);
     }
 
     // -- Errors and debugging ------------------------------------------------------------
@@ -311,6 +386,12 @@ protected:
     virtual void poll_io(std::optional<std::chrono::nanoseconds> timeout) = 0;
     /// Makes a concurrent or the next `poll_io` return promptly. Thread-safe.
     virtual void wake_io() noexcept = 0;
+    /// Starts an I/O operation (see `reactor::submit`): true if it completed at once.
+    virtual bool submit_io(io_operation& op) = 0;
+    /// Withdraws an I/O operation (see `reactor::cancel`).
+    virtual void cancel_io(io_operation& op) noexcept = 0;
+    /// Withdraws every I/O operation and waits until the kernel holds none.
+    virtual void drain_io() noexcept = 0;
 
 private:
     friend struct detail::loop_access;
@@ -405,6 +486,18 @@ private:
         threadsafe_queue_.clear();
     }
 
+    using watch_map = std::unordered_map<int, detail::readiness_watch*>;
+
+    void add_watch(watch_map& watches, int fd, std::uint32_t events,
+                   std::function<void()> callback);
+    bool remove_watch(watch_map& watches, int fd) noexcept;
+    static void release_watches(watch_map& watches) noexcept {
+        for (auto& [fd, watch] : watches) {
+            if (watch->stop()) delete watch;
+        }
+        watches.clear();
+    }
+
     void register_live() noexcept {
         next_live_ = live_loops_;
         live_loops_ = this;
@@ -432,6 +525,8 @@ private:
     std::uint64_t callback_counter_ = 0;
 
     exception_handler handler_;
+    watch_map readers_;
+    watch_map writers_;
 
     std::mutex threadsafe_mutex_;
     std::vector<std::function<void()>> threadsafe_queue_;
@@ -465,6 +560,19 @@ protected:
         reactor_.poll(timeout);
     }
     void wake_io() noexcept override { reactor_.wake(); }
+    bool submit_io(io_operation& op) override { return reactor_.submit(op); }
+    void cancel_io(io_operation& op) noexcept override { reactor_.cancel(op); }
+    void drain_io() noexcept override {
+        reactor_.cancel_all();
+        // Cancelled operations complete in the next polls; their completions only schedule
+        // tasks, which the closing loop then discards.
+        for (int attempt = 0; attempt < 1000 && !reactor_.idle(); ++attempt) {
+            try {
+                reactor_.poll(std::chrono::milliseconds(10));
+            } catch (...) {
+            }
+        }
+    }
 
 private:
     Reactor reactor_;
@@ -487,6 +595,8 @@ namespace detail {
 struct loop_access {
     [[nodiscard]] static event_loop* running() noexcept { return event_loop::running_loop_; }
     static void schedule(event_loop& loop, ready_node* node) noexcept { loop.ready_.push(node); }
+    static bool submit_io(event_loop& loop, io_operation& op) { return loop.submit_io(op); }
+    static void cancel_io(event_loop& loop, io_operation& op) noexcept { loop.cancel_io(op); }
     static void add_timer(event_loop& loop, timer_node* node) { loop.timers_.push(node); }
     static void remove_timer(event_loop& loop, timer_node* node) noexcept {
         if (node->queued()) loop.timers_.remove(node);
@@ -549,7 +659,90 @@ inline void callback_state::fire_timer(timer_node* node, bool fire) noexcept {
     }
 }
 
+inline void readiness_watch::start() {
+    in_flight_ = true;
+    if (loop_access::submit_io(*loop_, *this)) on_complete(this, result_);
+}
+
+inline bool readiness_watch::stop() noexcept {
+    stopped_ = true;
+    if (in_flight_) loop_access::cancel_io(*loop_, *this);
+    return !in_flight_ && !queued_;
+}
+
+inline void readiness_watch::on_complete(io_operation* op, int result) noexcept {
+    auto* self = static_cast<readiness_watch*>(op);
+    self->in_flight_ = false;
+    if (self->stopped_ || result == -ECANCELED) {
+        self->settle();
+        return;
+    }
+    // Any other result (ready, or an error such as POLLNVAL) is the callback's to look at.
+    self->queued_ = true;
+    loop_access::schedule(*self->loop_, self);
+}
+
+inline void readiness_watch::run_ready(ready_node* node, bool run) noexcept {
+    auto* self = static_cast<readiness_watch*>(node);
+    self->queued_ = false;
+    if (run && !self->stopped_) {
+        try {
+            self->callback_();
+        } catch (...) {
+            self->loop_->call_exception_handler(
+                exception_context{"Exception in reader/writer callback", std::current_exception(),
+                                  {}});
+        }
+    }
+    if (!self->stopped_ && run && !loop_access::closed(*self->loop_)) {
+        try {
+            self->start();  // level-triggered, as asyncio's readers: ready again, called again
+        } catch (...) {
+            self->loop_->call_exception_handler(exception_context{
+                "Cannot watch a descriptor any more", std::current_exception(), {}});
+        }
+    }
+    self->settle();
+}
+
 } // namespace detail
+
+inline void event_loop::add_watch(watch_map& watches, int fd, std::uint32_t events,
+                                  std::function<void()> callback) {
+    if (closed_) throw std::runtime_error("Event loop is closed");
+    if (fd < 0) throw std::invalid_argument("add_reader/add_writer: invalid file descriptor");
+    if (auto it = watches.find(fd); it != watches.end()) {
+        it->second->set_callback(std::move(callback));
+        return;
+    }
+    auto watch = std::make_unique<detail::readiness_watch>(*this, fd, events, std::move(callback));
+    watches.emplace(fd, watch.get());
+    try {
+        watch->start();
+    } catch (...) {
+        watches.erase(fd);
+        throw;
+    }
+    (void)watch.release();  // owned through the map from now on
+}
+
+inline bool event_loop::remove_watch(watch_map& watches, int fd) noexcept {
+    auto it = watches.find(fd);
+    if (it == watches.end()) return false;
+    detail::readiness_watch* watch = it->second;
+    watches.erase(it);
+    if (watch->stop()) delete watch;
+    return true;
+}
+
+inline void event_loop::add_reader(int fd, std::function<void()> callback) {
+    add_watch(readers_, fd, POLLIN, std::move(callback));
+}
+inline bool event_loop::remove_reader(int fd) noexcept { return remove_watch(readers_, fd); }
+inline void event_loop::add_writer(int fd, std::function<void()> callback) {
+    add_watch(writers_, fd, POLLOUT, std::move(callback));
+}
+inline bool event_loop::remove_writer(int fd) noexcept { return remove_watch(writers_, fd); }
 
 inline event_loop& get_running_loop() {
     event_loop* loop = detail::loop_access::running();

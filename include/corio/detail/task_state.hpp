@@ -108,6 +108,11 @@ public:
         }
     }
 
+    /// Called from `await_resume` of a wait whose result must not be lost (an I/O operation that
+    /// completed): the wait is over, and a pending cancellation stays pending for the next
+    /// suspension point.
+    void leave_wait() noexcept { wait_ = nullptr; }
+
     /// Consumes a pending cancellation (the caller delivers it some other way).
     [[nodiscard]] const std::string& take_pending_cancel() noexcept {
         must_cancel_ = false;

@@ -7,6 +7,7 @@
 #if defined(CORIO_HAS_URING)
 
 #include "corio/detail/fd.hpp"
+#include "corio/reactor/operation.hpp"
 #include "corio/reactor/reactor.hpp"
 
 #include <cerrno>
@@ -17,13 +18,17 @@
 
 #include <liburing.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace corio {
 
-/// Submits and waits in one `io_uring_enter` per loop iteration and reaps completions in
-/// batches. Cross-thread wake-ups arrive as the completion of a read on an eventfd that is
-/// kept armed in the ring.
+/// Each operation becomes one SQE; the loop's iteration submits them all and waits in a
+/// single `io_uring_enter` (`io_uring_submit_and_wait_timeout`, which needs
+/// `IORING_FEAT_EXT_ARG`, kernel 5.11), and completions are reaped in a batch. Cancelling
+/// submits an `IORING_OP_ASYNC_CANCEL`; the operation still completes once, with
+/// `-ECANCELED` or with its own result if it won the race. Cross-thread wake-ups arrive as
+/// the completion of a read on an eventfd kept armed in the ring.
 class uring_reactor {
 public:
     explicit uring_reactor(unsigned entries = 256) {
@@ -49,18 +54,80 @@ public:
 
     [[nodiscard]] static constexpr std::string_view name() noexcept { return "io_uring"; }
 
+    /// Queues `op` for the next `io_uring_enter`. Never completes at once: returns false.
+    bool submit(io_operation& op) {
+        io_uring_sqe* sqe = next_sqe();
+        if (sqe == nullptr) {
+            op.result_ = -EBUSY;
+            return true;
+        }
+        switch (op.opcode) {
+        case io_opcode::read:
+            ::io_uring_prep_read(sqe, op.fd, op.buffer, static_cast<unsigned>(op.length),
+                                 op.offset == io_operation::no_offset ? ~std::uint64_t{0}
+                                                                      : op.offset);
+            break;
+        case io_opcode::write:
+            ::io_uring_prep_write(sqe, op.fd, op.buffer, static_cast<unsigned>(op.length),
+                                  op.offset == io_operation::no_offset ? ~std::uint64_t{0}
+                                                                       : op.offset);
+            break;
+        case io_opcode::recv:
+            ::io_uring_prep_recv(sqe, op.fd, op.buffer, op.length, op.flags);
+            break;
+        case io_opcode::send:
+            ::io_uring_prep_send(sqe, op.fd, op.buffer, op.length, op.flags | MSG_NOSIGNAL);
+            break;
+        case io_opcode::accept:
+            ::io_uring_prep_accept(sqe, op.fd, op.address, op.address_length,
+                                   SOCK_CLOEXEC | SOCK_NONBLOCK);
+            break;
+        case io_opcode::connect:
+            ::io_uring_prep_connect(sqe, op.fd, op.address, *op.address_length);
+            break;
+        case io_opcode::poll:
+            ::io_uring_prep_poll_add(sqe, op.fd, op.poll_events);
+            break;
+        }
+        ::io_uring_sqe_set_data(sqe, &op);
+        link_in_flight(op);
+        return false;
+    }
+
+    /// Asks the kernel to withdraw `op`; it completes once, with `-ECANCELED` or its result.
+    void cancel(io_operation& op) noexcept {
+        if (op.reactor_state_ != in_flight) return;
+        io_uring_sqe* sqe = next_sqe();
+        if (sqe == nullptr) return;  // the ring is jammed; the operation completes on its own
+        ::io_uring_prep_cancel(sqe, &op, 0);
+        ::io_uring_sqe_set_data64(sqe, cancel_tag);
+        op.reactor_state_ = cancelling;
+    }
+
+    /// Withdraws every operation in flight (when the loop closes).
+    void cancel_all() noexcept {
+        for (io_operation* op = in_flight_first_; op != nullptr; op = op->reactor_next_) cancel(*op);
+    }
+
+    /// True when no operation is in flight.
+    [[nodiscard]] bool idle() const noexcept { return in_flight_first_ == nullptr; }
+
     std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) {
         if (!wake_armed_) arm_wake();
-        io_uring_cqe* cqe = nullptr;
         int rc = 0;
         if (timeout && timeout->count() == 0) {
-            if (::io_uring_sq_ready(&ring_) > 0) rc = ::io_uring_submit(&ring_);
+            if (::io_uring_sq_ready(&ring_) > 0) {
+                ++syscalls_;
+                rc = ::io_uring_submit(&ring_);
+            }
         } else {
             __kernel_timespec ts{};
             if (timeout) {
                 ts.tv_sec = timeout->count() / 1'000'000'000;
                 ts.tv_nsec = timeout->count() % 1'000'000'000;
             }
+            io_uring_cqe* cqe = nullptr;
+            ++syscalls_;
             rc = ::io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout ? &ts : nullptr,
                                                     nullptr);
         }
@@ -75,10 +142,44 @@ public:
         [[maybe_unused]] const auto written = ::write(wake_fd_.get(), &one, sizeof one);
     }
 
+    /// Syscalls this reactor made (for benchmarks: syscalls per operation).
+    [[nodiscard]] std::uint64_t syscalls() const noexcept { return syscalls_; }
+
 private:
     static constexpr std::uint64_t wake_tag = 1;
+    static constexpr std::uint64_t cancel_tag = 2;
+    static constexpr std::uint32_t idle_state = 0;
+    static constexpr std::uint32_t in_flight = 1;
+    static constexpr std::uint32_t cancelling = 2;
 
-    void arm_wake() {
+    io_uring_sqe* next_sqe() noexcept {
+        io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+        if (sqe == nullptr) {
+            // The submission queue is full: hand it to the kernel now and try again.
+            ++syscalls_;
+            ::io_uring_submit(&ring_);
+            sqe = ::io_uring_get_sqe(&ring_);
+        }
+        return sqe;
+    }
+
+    void link_in_flight(io_operation& op) noexcept {
+        op.reactor_state_ = in_flight;
+        op.reactor_prev_ = nullptr;
+        op.reactor_next_ = in_flight_first_;
+        if (in_flight_first_ != nullptr) in_flight_first_->reactor_prev_ = &op;
+        in_flight_first_ = &op;
+    }
+
+    void unlink_in_flight(io_operation& op) noexcept {
+        (op.reactor_prev_ != nullptr ? op.reactor_prev_->reactor_next_ : in_flight_first_) =
+            op.reactor_next_;
+        if (op.reactor_next_ != nullptr) op.reactor_next_->reactor_prev_ = op.reactor_prev_;
+        op.reactor_next_ = op.reactor_prev_ = nullptr;
+        op.reactor_state_ = idle_state;
+    }
+
+    void arm_wake() noexcept {
         io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
         if (sqe == nullptr) return;  // the ring is full; armed again on the next poll
         ::io_uring_prep_read(sqe, wake_fd_.get(), &wake_count_, sizeof wake_count_, 0);
@@ -93,9 +194,14 @@ private:
         io_uring_cqe* cqe = nullptr;
         io_uring_for_each_cqe(&ring_, head, cqe) {
             ++seen;
-            if (cqe->user_data == wake_tag) {
+            const std::uint64_t data = cqe->user_data;
+            if (data == wake_tag) {
                 wake_armed_ = false;
-            } else {
+            } else if (data != cancel_tag) {
+                auto* op = reinterpret_cast<io_operation*>(static_cast<std::uintptr_t>(data));
+                unlink_in_flight(*op);
+                op->result_ = cqe->res;
+                op->complete_(op, cqe->res);
                 ++completed;
             }
         }
@@ -105,7 +211,9 @@ private:
 
     io_uring ring_{};
     detail::unique_fd wake_fd_;
+    io_operation* in_flight_first_ = nullptr;
     std::uint64_t wake_count_ = 0;
+    std::uint64_t syscalls_ = 0;
     bool wake_armed_ = false;
 };
 

@@ -1,0 +1,53 @@
+#pragma once
+/// \file
+/// `corio::io_operation`: one I/O request, as the loop hands it to a reactor.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <sys/socket.h>
+
+namespace corio {
+
+/// What an `io_operation` asks the kernel to do. Each maps to one syscall (epoll) or one SQE
+/// (io_uring), with the same result: what the syscall returns, or `-errno`.
+enum class io_opcode : std::uint8_t {
+    read,     ///< read(fd, buffer, length), or pread at `offset` when it is not `no_offset`
+    write,    ///< write(fd, buffer, length), or pwrite at `offset`
+    recv,     ///< recv(fd, buffer, length, flags)
+    send,     ///< send(fd, buffer, length, flags | MSG_NOSIGNAL)
+    accept,   ///< accept4(fd, address, address_length, SOCK_CLOEXEC | SOCK_NONBLOCK)
+    connect,  ///< connect(fd, address, *address_length); 0 once connected
+    poll,     ///< wait until fd has one of `poll_events` (POLLIN, POLLOUT...); result: revents
+};
+
+/// One I/O request. It lives in the awaiting coroutine's frame (never on the heap), and the
+/// reactor links it into its own structures while it is in flight.
+///
+/// Lifetime: from `submit` until `complete_` has been called, the operation, its buffer and its
+/// address must stay where they are (the kernel may hold pointers to them). `complete_` is
+/// called exactly once per submission that did not complete at once, from the reactor's `poll`
+/// (never from `submit` or `cancel`), and may only schedule work.
+struct io_operation {
+    using complete_fn = void (*)(io_operation*, int result) noexcept;
+    static constexpr std::uint64_t no_offset = ~std::uint64_t{0};
+
+    io_opcode opcode = io_opcode::read;
+    int fd = -1;
+    void* buffer = nullptr;
+    std::size_t length = 0;
+    std::uint64_t offset = no_offset;
+    int flags = 0;
+    std::uint32_t poll_events = 0;
+    sockaddr* address = nullptr;
+    socklen_t* address_length = nullptr;
+    complete_fn complete_ = nullptr;
+
+    // Reserved for the reactor while the operation is in flight.
+    io_operation* reactor_next_ = nullptr;
+    io_operation* reactor_prev_ = nullptr;
+    std::uint32_t reactor_state_ = 0;
+    int result_ = 0;
+};
+
+} // namespace corio
