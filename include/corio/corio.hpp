@@ -21,6 +21,6 @@
 #include "corio/socket_address.hpp"
 #include "corio/task.hpp"
 #include "corio/task_group.hpp"
-#include "corio/unique_fd.hpp"
 #include "corio/timeout.hpp"
+#include "corio/unique_fd.hpp"
 #include "corio/wait.hpp"
