@@ -295,14 +295,19 @@ public:
 
     // -- Running and stopping ------------------------------------------------------------
 
-    /// Runs until `stop()` is called.
+    /// Runs until `stop()` is called (one iteration at least: a `stop()` before lets the
+    /// callbacks already ready run once).
     void run_forever() {
         enter();
         struct leave_guard {
             event_loop* loop;
             ~leave_guard() { loop->leave(); }
         } guard{this};
-        while (!stopping_) run_once();
+        // As asyncio: at least one iteration, even when stop() came first.
+        for (;;) {
+            run_once();
+            if (stopping_) break;
+        }
     }
 
     /// Runs `body` as a task until it is done; returns its result or rethrows its exception.

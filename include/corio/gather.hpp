@@ -32,10 +32,10 @@ namespace detail {
 
 /// The state of a gather: a future that listens to each of its children.
 template <class R>
-class gather_state : public future_state<R> {
+class gather_state : public future_state<R>, public ready_node {
 public:
     gather_state(event_loop& loop, bool return_exceptions)
-        : future_state<R>(loop), return_exceptions_(return_exceptions) {}
+        : future_state<R>(loop), ready_node(&release_later), return_exceptions_(return_exceptions) {}
     gather_state(const gather_state&) = delete;
     gather_state& operator=(const gather_state&) = delete;
     ~gather_state() override {
@@ -73,6 +73,11 @@ protected:
             finish();
             return;
         }
+        // As asyncio's children keep their gathering future alive through their callbacks, the
+        // gather holds itself until every child is done, so that a child failing after the
+        // gather ended still has its exception marked as seen.
+        this->add_ref();
+        holding_self_ = true;
         // Invariant from here: slots_ never reallocates, since the children point into it.
         for (child_slot& slot : slots_) {
             if (slot.state->done()) {
@@ -88,14 +93,34 @@ protected:
 
 private:
     static void notify(listener* l, future_state_base&, bool run) noexcept {
+        auto* slot = static_cast<child_slot*>(l);
         if (run) {
-            auto* slot = static_cast<child_slot*>(l);
             slot->owner->on_child_done(*slot);
+        } else {
+            slot->owner->on_child_abandoned();
         }
+    }
+
+    // A child abandoned by a closing loop: nothing to gather any more.
+    void on_child_abandoned() noexcept {
+        if (++finished_ == slots_.size() && holding_self_) {
+            holding_self_ = false;
+            this->release();
+        }
+    }
+
+    // The reference the gather held on itself goes through the ready queue: listeners must not
+    // drop references while they are notified.
+    static void release_later(ready_node* node, bool) noexcept {
+        static_cast<gather_state*>(node)->release();
     }
 
     void on_child_done(child_slot& slot) noexcept {
         ++finished_;
+        if (finished_ == slots_.size() && holding_self_) {
+            holding_self_ = false;
+            loop_access::schedule(this->loop(), this);
+        }
         future_state_base& child = *slot.state;
         if (this->done()) {
             (void)child.outcome_exception();  // the gather has already failed: mark it seen
@@ -135,6 +160,7 @@ private:
     std::string cancel_message_;
     bool return_exceptions_;
     bool cancel_requested_ = false;
+    bool holding_self_ = false;
 };
 
 template <bool ReturnExceptions, class H>

@@ -169,11 +169,13 @@ T event_loop::run_until_complete(task<T> t) {
     }
     if constexpr (std::is_void_v<T>) {
         t.result();
-    } else if constexpr (std::is_copy_constructible_v<T>) {
-        return t.result();
     } else {
+        // Moved out when nobody else holds the task (as in `run`), copied otherwise.
         auto& state = static_cast<detail::task_state<T>&>(*detail::handle_access::state(t));
         state.check_result();
+        if constexpr (std::is_copy_constructible_v<T>) {
+            if (!state.unique()) return state.value_ref();
+        }
         return state.take_value();
     }
 }

@@ -21,7 +21,8 @@ namespace corio::detail {
 /// The one wait a suspended task is in, registered by the awaiter that suspended it, so that
 /// `cancel()` can withdraw it. `cancel_(w, message)` withdraws the wait; it returns true when the
 /// wait itself delivers the cancellation (a cancelled awaited future), false when the task must
-/// be woken with `cancelled_error` (the hook then has made sure it is woken).
+/// be woken with `cancelled_error` (the hook then has made sure it is woken). A hook may be
+/// called more than once for one wait (each `cancel()` calls it) and must tolerate that.
 struct cancellable_wait {
     using cancel_fn = bool (*)(cancellable_wait*, const std::string& message);
     explicit cancellable_wait(cancel_fn cancel) noexcept : cancel_(cancel) {}
@@ -78,10 +79,10 @@ public:
         if (done()) return false;
         ++cancel_requests_;
         if (!message.empty() || extras_) extras().cancel_message = message;
-        if (wait_ != nullptr) {
-            cancellable_wait* wait = std::exchange(wait_, nullptr);
-            if (wait->cancel_(wait, message)) return true;
-        }
+        // The wait stays registered (asyncio keeps `_fut_waiter`): an awaited task may ignore the
+        // cancellation, and a second request must reach it too. Every hook tolerates being
+        // called again.
+        if (wait_ != nullptr && wait_->cancel_(wait_, message)) return true;
         must_cancel_ = true;
         return true;
     }
