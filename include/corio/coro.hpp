@@ -10,8 +10,8 @@
 #include <exception>
 #include <memory>
 #include <type_traits>
+#include <new>
 #include <utility>
-#include <variant>
 
 namespace corio {
 
@@ -100,6 +100,17 @@ class coro_promise : public coro_promise_base {
     using stored = std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>;
 
 public:
+    coro_promise() noexcept {}
+    coro_promise(const coro_promise&) = delete;
+    coro_promise& operator=(const coro_promise&) = delete;
+    ~coro_promise() {
+        if (state_ == state::value) {
+            value_.~stored();
+        } else if (state_ == state::error) {
+            error_.~exception_ptr();
+        }
+    }
+
     coro<T> get_return_object() noexcept;
 
     template <class U = T>
@@ -107,28 +118,37 @@ public:
     void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         if constexpr (std::is_reference_v<T>) {
             T ref = static_cast<U&&>(value);
-            result_.template emplace<1>(std::addressof(ref));
+            ::new (static_cast<void*>(std::addressof(value_))) stored(std::addressof(ref));
         } else {
-            result_.template emplace<1>(static_cast<U&&>(value));
+            ::new (static_cast<void*>(std::addressof(value_))) stored(static_cast<U&&>(value));
         }
+        state_ = state::value;
     }
-    void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
+    void unhandled_exception() noexcept {
+        ::new (static_cast<void*>(std::addressof(error_))) std::exception_ptr(std::current_exception());
+        state_ = state::error;
+    }
 
     /// The result, moved out (or the exception, rethrown).
     T take_result() {
-        if (result_.index() == 2) std::rethrow_exception(std::get<2>(result_));
+        if (state_ == state::error) [[unlikely]] std::rethrow_exception(error_);
         if constexpr (std::is_reference_v<T>) {
-            return static_cast<T>(*std::get<1>(result_));
+            return static_cast<T>(*value_);
         } else {
-            return std::move(std::get<1>(result_));
+            return std::move(value_);
         }
     }
     [[nodiscard]] std::exception_ptr exception() const noexcept {
-        return result_.index() == 2 ? std::get<2>(result_) : nullptr;
+        return state_ == state::error ? error_ : nullptr;
     }
 
 private:
-    std::variant<std::monostate, stored, std::exception_ptr> result_;
+    enum class state : unsigned char { empty, value, error };
+    union {
+        stored value_;
+        std::exception_ptr error_;
+    };
+    state state_ = state::empty;
 };
 
 template <>
