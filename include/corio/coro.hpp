@@ -42,23 +42,28 @@ public:
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
             coro_promise_base& promise = self.promise();
-            if (promise.owner_ != nullptr) {
+            switch (promise.mode_) {
+            case run_mode::task_body:
                 // The owner destroys the frame: nothing here may touch it afterwards.
-                promise.owner_->on_body_done(self);
+                static_cast<coro_owner*>(promise.link_)->on_body_done(self);
                 return std::noop_coroutine();
-            }
-            if (promise.mode_ == run_mode::inline_call) {
+            case run_mode::inline_call:
                 // Back into the awaiter's await_suspend, which continues the caller.
                 promise.mode_ = run_mode::completed_inline;
                 return std::noop_coroutine();
+            default:
+                return resumer::transfer(std::coroutine_handle<>::from_address(promise.link_));
             }
-            return resumer::transfer(promise.continuation_);
         }
         void await_resume() noexcept {}
     };
     final_awaiter final_suspend() noexcept { return {}; }
 
-    void set_owner(coro_owner* owner) noexcept { owner_ = owner; }
+    /// Makes this coroutine the body of a task: `owner` gets the frame when it finishes.
+    void set_owner(coro_owner* owner) noexcept {
+        link_ = owner;
+        mode_ = run_mode::task_body;
+    }
 
     /// Starts this coroutine on behalf of `caller`; returns whether `caller` must suspend
     /// (false: the body already finished, continue the caller at once).
@@ -69,7 +74,7 @@ public:
     /// instead, so that deep recursion cannot overflow the stack in any build (see
     /// detail/resumer.hpp on why symmetric transfer alone does not guarantee that).
     bool start(std::coroutine_handle<> self, std::coroutine_handle<> caller) noexcept {
-        continuation_ = caller;
+        link_ = caller.address();
         if (inline_depth_ < max_inline_depth || !resumer::active()) {
             mode_ = run_mode::inline_call;
             ++inline_depth_;
@@ -85,11 +90,11 @@ public:
     }
 
 private:
-    enum class run_mode : unsigned char { resumed_later, inline_call, completed_inline };
+    enum class run_mode : unsigned char { resumed_later, inline_call, completed_inline, task_body };
     static constexpr unsigned max_inline_depth = 64;
 
-    std::coroutine_handle<> continuation_;
-    coro_owner* owner_ = nullptr;
+    // The awaiting coroutine's address, or the owning task for a task body (`mode_` tells).
+    void* link_ = nullptr;
     run_mode mode_ = run_mode::resumed_later;
 
     static inline thread_local constinit unsigned inline_depth_ = 0;

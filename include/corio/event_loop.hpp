@@ -50,13 +50,12 @@ namespace detail {
 class task_state_base;
 struct loop_access;
 
-/// A pending task as the loop sees it: linked into the loop's list of pending tasks, and able
-/// to be abandoned when the loop closes: `abandon_(link, false)` destroys its frame and marks it
-/// cancelled; `abandon_(link, true)` then drops the loop's reference.
+/// A pending task as the loop sees it: linked into the loop's list of pending tasks. When the
+/// loop closes it abandons each through the function the task layer registered with the loop
+/// (`loop_access::set_abandon`): `abandon(link, false)` destroys the task's frame and marks it
+/// cancelled; `abandon(link, true)` then drops the loop's reference.
 struct task_link : list_node {
     using abandon_fn = void (*)(task_link*, bool release) noexcept;
-    explicit task_link(abandon_fn abandon) noexcept : abandon_(abandon) {}
-    abandon_fn abandon_;
 };
 
 /// The shared state behind `callback_handle` and `timer_handle`.
@@ -478,7 +477,7 @@ private:
         detail::intrusive_list<detail::task_link> abandoned;
         while (detail::task_link* link = pending_tasks_.pop_front()) {
             abandoned.push_back(link);
-            link->abandon_(link, false);
+            abandon_task_(link, false);
         }
         while (detail::ready_node* node = ready_.pop()) node->run_(node, false);
         while (!timers_.empty()) {
@@ -486,7 +485,7 @@ private:
             node->fire_(node, false);
         }
         timers_.shrink();
-        while (detail::task_link* link = abandoned.pop_front()) link->abandon_(link, true);
+        while (detail::task_link* link = abandoned.pop_front()) abandon_task_(link, true);
         std::lock_guard guard(threadsafe_mutex_);
         threadsafe_queue_.clear();
     }
@@ -526,7 +525,8 @@ private:
 
     detail::task_state_base* current_task_ = nullptr;
     detail::intrusive_list<detail::task_link> pending_tasks_;
-    std::uint64_t task_counter_ = 0;
+    detail::task_link::abandon_fn abandon_task_ = nullptr;  // set with the first task
+    std::uint32_t task_counter_ = 0;
     std::uint64_t callback_counter_ = 0;
 
     exception_handler handler_;
@@ -609,10 +609,11 @@ struct loop_access {
     [[nodiscard]] static task_state_base*& current_task(event_loop& loop) noexcept {
         return loop.current_task_;
     }
-    static void track(event_loop& loop, task_link* link) noexcept {
+    static void track(event_loop& loop, task_link* link, task_link::abandon_fn abandon) noexcept {
+        loop.abandon_task_ = abandon;
         loop.pending_tasks_.push_back(link);
     }
-    [[nodiscard]] static std::uint64_t next_task_id(event_loop& loop) noexcept {
+    [[nodiscard]] static std::uint32_t next_task_id(event_loop& loop) noexcept {
         return ++loop.task_counter_;
     }
     [[nodiscard]] static std::uint64_t next_callback_id(event_loop& loop) noexcept {

@@ -18,8 +18,11 @@ namespace detail {
 /// allocates nothing and costs no syscall.
 class sleep_awaiter : public timer_node, public cancellable_wait {
 public:
+    // Until it suspends, the awaiter keeps the delay where the deadline will go.
     explicit sleep_awaiter(loop_clock::duration delay) noexcept
-        : timer_node(&fire), cancellable_wait(&cancel), delay_(delay) {}
+        : timer_node(&fire), cancellable_wait(&cancel) {
+        when_ = loop_clock::time_point(delay);
+    }
     sleep_awaiter(const sleep_awaiter&) = delete;
     sleep_awaiter& operator=(const sleep_awaiter&) = delete;
     ~sleep_awaiter() {
@@ -32,14 +35,15 @@ public:
     bool await_suspend(std::coroutine_handle<> h) {
         task_ = &task_state_base::current("corio::sleep");
         if (task_->cancel_pending()) return false;
-        if (delay_ <= loop_clock::duration::zero()) {
+        const loop_clock::duration delay = when_.time_since_epoch();
+        if (delay <= loop_clock::duration::zero()) {
             // sleep(0): yield to the loop once. Nothing to withdraw: a cancellation arriving
             // meanwhile is delivered when the task resumes.
             task_->suspend(h, nullptr);
             task_->schedule();
             return true;
         }
-        when_ = task_->loop().time() + delay_;
+        when_ = task_->loop().time() + delay;
         loop_access::add_timer(task_->loop(), this);
         task_->suspend(h, this);
         return true;
@@ -63,7 +67,6 @@ private:
         return false;
     }
 
-    loop_clock::duration delay_;
     task_state_base* task_ = nullptr;
 };
 

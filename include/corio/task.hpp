@@ -140,7 +140,7 @@ task<T> event_loop::create_task(coro<T> body, std::string name) {
     auto frame = body.release();
     state->adopt_body(frame);
     frame.promise().set_owner(state);
-    pending_tasks_.push_back(state);
+    detail::loop_access::track(*this, state, &detail::task_state_base::abandon);
     ready_.push(state);
     // The state's first reference is the loop's, held while the task is pending.
     return task<T>(state);

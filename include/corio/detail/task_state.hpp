@@ -11,6 +11,7 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -33,8 +34,7 @@ class task_state_base : public future_state_base, public ready_node, public task
 public:
     task_state_base(event_loop& loop, std::string name)
         : future_state_base(loop),
-          ready_node(&step),
-          task_link(&abandon) {
+          ready_node(&step) {
         // As in asyncio, only unnamed tasks take a number (`Task-N`).
         if (name.empty()) {
             id_ = loop_access::next_task_id(loop);
@@ -44,10 +44,7 @@ public:
     }
 
     /// Takes over the body's frame, which will run at the task's first step.
-    void adopt_body(std::coroutine_handle<> body) noexcept {
-        body_ = body;
-        resume_at_ = body;
-    }
+    void adopt_body(std::coroutine_handle<> body) noexcept { body_ = body; }
 
     /// The task running now on the running loop; throws `std::runtime_error` outside a task.
     [[nodiscard]] static task_state_base& current(const char* what) {
@@ -77,7 +74,9 @@ public:
     /// asyncio's `Task.cancel`: asks the task to stop at its current (or next) suspension.
     bool cancel(const std::string& message) override {
         if (done()) return false;
-        ++cancel_requests_;
+        if (cancel_requests_ < std::numeric_limits<decltype(cancel_requests_)>::max()) {
+            ++cancel_requests_;
+        }
         if (!message.empty() || extras_) extras().cancel_message = message;
         // The wait stays registered (asyncio keeps `_fut_waiter`): an awaited task may ignore the
         // cancellation, and a second request must reach it too. Every hook tolerates being
@@ -195,25 +194,29 @@ private:
         auto* self = static_cast<task_state_base*>(node);
         self->scheduled_ = false;
         if (!run) return;  // the loop is closing and abandons the task itself
-        if (self->must_cancel_ && self->resume_at_ == self->body_ && !self->started_) {
-            // Cancelled before it ever ran: the body never starts (asyncio throws into the
-            // coroutine before its first line).
-            self->must_cancel_ = false;
-            std::coroutine_handle<> body = std::exchange(self->body_, nullptr);
-            body.destroy();
-            self->finish_cancelled_task();
-            return;
+        std::coroutine_handle<> next = self->resume_at_;
+        if (!next) {
+            // The first step: the body starts, unless the task was cancelled before it ever ran
+            // (asyncio throws into the coroutine before its first line: the body never runs).
+            if (self->must_cancel_) {
+                self->must_cancel_ = false;
+                std::exchange(self->body_, nullptr).destroy();
+                self->finish_cancelled_task();
+                return;
+            }
+            next = self->body_;
         }
-        self->started_ = true;
         event_loop& loop = *self->loop_;
         task_state_base*& current = loop_access::current_task(loop);
         task_state_base* const previous = std::exchange(current, self);
         // NOTE: the task may be gone when this returns (its body finished and nobody else
         // holds it), so nothing here touches `self` afterwards.
-        resumer::run(self->resume_at_);
+        resumer::run(next);
         current = previous;
     }
 
+public:
+    /// The loop's way to abandon a pending task when it closes (see `task_link`).
     static void abandon(task_link* link, bool release_reference) noexcept {
         auto* self = static_cast<task_state_base*>(link);
         if (release_reference) {
@@ -233,14 +236,15 @@ private:
         while (listener* l = self->listeners_.pop_front()) l->notify_(l, *self, false);
     }
 
+private:
     std::coroutine_handle<> body_;
+    // Where the task resumes; empty until its first step.
     std::coroutine_handle<> resume_at_;
     cancellable_wait* wait_ = nullptr;
     std::unique_ptr<extra_fields> extras_;
-    std::uint64_t id_ = 0;
-    unsigned cancel_requests_ = 0;
+    std::uint32_t id_ = 0;
+    std::uint16_t cancel_requests_ = 0;
     bool must_cancel_ = false;
-    bool started_ = false;
     // Invariant: true exactly while the task's node is in the ready queue.
     bool scheduled_ = true;
 };
