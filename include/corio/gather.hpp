@@ -31,29 +31,40 @@ inline constexpr return_exceptions_t return_exceptions{};
 namespace detail {
 
 /// The state of a gather: a future that listens to each of its children.
+/// A listener left on a child the gather no longer watches (the gather was dropped first): when
+/// the child ends, its exception counts as seen, as asyncio's gather marks it. It holds no
+/// reference, so nothing keeps anything alive.
+struct orphaned_child : listener, recycled {
+    orphaned_child() noexcept : listener(&notify) {}
+    static void notify(listener* l, future_state_base& child, bool run) noexcept {
+        if (run) (void)child.outcome_exception();
+        delete static_cast<orphaned_child*>(l);
+    }
+};
+
 template <class R>
-class gather_state : public future_state<R>, public ready_node {
+class gather_state : public future_state<R> {
 public:
     gather_state(event_loop& loop, bool return_exceptions)
-        : future_state<R>(loop), ready_node(&release_later), return_exceptions_(return_exceptions) {}
+        : future_state<R>(loop), return_exceptions_(return_exceptions) {}
     gather_state(const gather_state&) = delete;
     gather_state& operator=(const gather_state&) = delete;
-    ~gather_state() override {
-        for (child_slot& slot : slots_) slot.unlink();
-    }
+    ~gather_state() override { detach_children(); }
 
     /// Cancelling a gather cancels every child that is not done; the gather then ends cancelled
     /// once all of them have finished.
     bool cancel(const std::string& message) override {
         if (this->done()) return false;
+        // Set first: a child may complete (and finish the gather) inside its own cancel().
+        const bool was_requested = cancel_requested_;
+        cancel_requested_ = true;
+        cancel_message_ = message;
         bool any = false;
         for (child_slot& slot : slots_) {
+            if (this->done()) break;
             if (slot.state->cancel(message)) any = true;
         }
-        if (any) {
-            cancel_requested_ = true;
-            cancel_message_ = message;
-        }
+        if (!any && !this->done()) cancel_requested_ = was_requested;
         return any;
     }
 
@@ -73,11 +84,6 @@ protected:
             finish();
             return;
         }
-        // As asyncio's children keep their gathering future alive through their callbacks, the
-        // gather holds itself until every child is done, so that a child failing after the
-        // gather ended still has its exception marked as seen.
-        this->add_ref();
-        holding_self_ = true;
         // Invariant from here: slots_ never reallocates, since the children point into it.
         for (child_slot& slot : slots_) {
             if (slot.state->done()) {
@@ -91,36 +97,29 @@ protected:
 
     virtual R make_result() = 0;
 
+    /// Stops listening to the children; must run while the derived class still holds them.
+    void detach_children() noexcept {
+        for (child_slot& slot : slots_) {
+            if (!slot.linked()) continue;
+            slot.unlink();
+            try {
+                slot.state->add_listener(new orphaned_child);
+            } catch (...) {
+            }
+        }
+        slots_.clear();
+    }
+
 private:
     static void notify(listener* l, future_state_base&, bool run) noexcept {
-        auto* slot = static_cast<child_slot*>(l);
         if (run) {
+            auto* slot = static_cast<child_slot*>(l);
             slot->owner->on_child_done(*slot);
-        } else {
-            slot->owner->on_child_abandoned();
         }
-    }
-
-    // A child abandoned by a closing loop: nothing to gather any more.
-    void on_child_abandoned() noexcept {
-        if (++finished_ == slots_.size() && holding_self_) {
-            holding_self_ = false;
-            this->release();
-        }
-    }
-
-    // The reference the gather held on itself goes through the ready queue: listeners must not
-    // drop references while they are notified.
-    static void release_later(ready_node* node, bool) noexcept {
-        static_cast<gather_state*>(node)->release();
     }
 
     void on_child_done(child_slot& slot) noexcept {
         ++finished_;
-        if (finished_ == slots_.size() && holding_self_) {
-            holding_self_ = false;
-            loop_access::schedule(this->loop(), this);
-        }
         future_state_base& child = *slot.state;
         if (this->done()) {
             (void)child.outcome_exception();  // the gather has already failed: mark it seen
@@ -160,7 +159,6 @@ private:
     std::string cancel_message_;
     bool return_exceptions_;
     bool cancel_requested_ = false;
-    bool holding_self_ = false;
 };
 
 template <bool ReturnExceptions, class H>
@@ -184,6 +182,7 @@ class gather_tuple_state final
 public:
     gather_tuple_state(event_loop& loop, std::tuple<H...> children)
         : gather_state<result_type>(loop, ReturnExceptions), children_(std::move(children)) {}
+    ~gather_tuple_state() override { this->detach_children(); }
 
     void start() {
         std::apply(
@@ -215,6 +214,7 @@ class gather_range_state final : public gather_state<gathered_vector_t<ReturnExc
 public:
     gather_range_state(event_loop& loop, std::vector<H> children)
         : gather_state<result_type>(loop, ReturnExceptions), children_(std::move(children)) {}
+    ~gather_range_state() override { this->detach_children(); }
 
     void start() {
         std::vector<future_state_base*> states;
