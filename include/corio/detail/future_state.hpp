@@ -195,7 +195,8 @@ public:
             value_.emplace(std::forward<Args>(args)...);
         }
     }
-    [[nodiscard]] const std::remove_reference_t<T>& value_ref() const noexcept {
+    /// `const T&`; for a reference type `T`, the reference itself (`const T&` collapses to it).
+    [[nodiscard]] std::conditional_t<std::is_reference_v<T>, T, const T&> value_ref() const noexcept {
         if constexpr (std::is_reference_v<T>) {
             return **value_;
         } else {
