@@ -752,4 +752,29 @@ TEST_CASE("task: an exception that was retrieved is not reported", "[task][error
     }
 }
 
+// --- reference results -----------------------------------------------------------------
+
+int referenced_value = 1;
+
+corio::coro<int&> reference_to_global() { co_return referenced_value; }
+
+corio::coro<int> reference_main() {
+    corio::task<int&> t = corio::create_task(reference_to_global());
+    int& through_await = co_await t;
+    CHECK(&through_await == &referenced_value);
+    int& through_result = t.result();
+    CHECK(&through_result == &referenced_value);
+    through_await = 5;
+    co_return referenced_value;
+}
+
+TEST_CASE("task: a task<T&> hands out the reference itself", "[task]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    referenced_value = 1;
+    CHECK(corio::run(reference_main()) == 5);
+    int& from_run = corio::run(reference_to_global());
+    CHECK(&from_run == &referenced_value);
+}
+
 } // namespace
