@@ -16,16 +16,16 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <cstddef>
 #include <functional>
-#include <memory>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <ostream>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -52,7 +52,7 @@ struct loop_access;
 
 /// A pending task as the loop sees it: linked into the loop's list of pending tasks. When the
 /// loop closes it abandons each through the function the task layer registered with the loop
-/// (`loop_access::set_abandon`): `abandon(link, false)` destroys the task's frame and marks it
+/// (`loop_access::track`): `abandon(link, false)` destroys the task's frame and marks it
 /// cancelled; `abandon(link, true)` then drops the loop's reference.
 struct task_link : list_node {
     using abandon_fn = void (*)(task_link*, bool release) noexcept;
