@@ -81,7 +81,8 @@ void register_all() {
         {"epoll", corio::backend::epoll},
         {"io_uring", corio::backend::io_uring},
     };
-    for (const auto& [name, backend] : backends) {
+    for (const auto& [name, backend_of_entry] : backends) {
+        const corio::backend backend = backend_of_entry;  // clang 14 cannot capture a binding
         if (backend == corio::backend::io_uring) {
             try {
                 (void)corio::new_event_loop({.backend = backend});
