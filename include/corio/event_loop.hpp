@@ -690,7 +690,8 @@ inline void readiness_watch::on_complete(io_operation* op, int result) noexcept 
 
 inline void readiness_watch::run_ready(ready_node* node, bool run) noexcept {
     auto* self = static_cast<readiness_watch*>(node);
-    self->queued_ = false;
+    // `queued_` stays set while the callback runs, so that a callback removing its own watch
+    // (asyncio's one-shot pattern) does not delete it under our feet.
     if (run && !self->stopped_) {
         try {
             self->callback_();
@@ -700,6 +701,7 @@ inline void readiness_watch::run_ready(ready_node* node, bool run) noexcept {
                                   {}});
         }
     }
+    self->queued_ = false;
     if (!self->stopped_ && run && !loop_access::closed(*self->loop_)) {
         try {
             self->start();  // level-triggered, as asyncio's readers: ready again, called again
