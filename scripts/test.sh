@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, as CI does:
-#   g++ Debug (-Werror), clang++ Release (-Werror), g++ ASan+UBSan, g++ without liburing:
+#   g++ Debug (-Werror), clang++ Release (-Werror), g++ ASan+UBSan, g++ TSan (thread-safety
+#   tests only), g++ without liburing:
 #   each configured, built and tested with ctest (every test on every backend);
 #   then header self-containment, the examples, the benchmarks (briefly), and corio used
 #   through find_package (installed) and add_subdirectory.
@@ -84,6 +85,32 @@ with_sanitizer_options() {
 
 with_sanitizer_options build_and_test gcc-asan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
     -DCORIO_SANITIZE=address,undefined
+
+# ThreadSanitizer, on the thread-safety tests only (tests/*threadsafe*_test.cpp, `ctest -R
+# threadsafe`): only those targets are built. On kernels with more ASLR entropy than TSan
+# expects (vm.mmap_rnd_bits above 28), TSan binaries die at start-up with "unexpected memory
+# mapping": the tests then run with address randomisation off (setarch -R).
+stage "tsan: configure"
+corio_configure . build/ci-tsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
+    -DCORIO_SANITIZE=thread
+stage "tsan: build (thread-safety tests)"
+tsan_targets=()
+for source in tests/*threadsafe*_test.cpp; do
+    [[ -e $source ]] || continue
+    tsan_targets+=("$(basename "$source" .cpp)")
+done
+[[ ${#tsan_targets[@]} -gt 0 ]] || corio_die "no tests/*threadsafe*_test.cpp for the tsan stage"
+cmake --build build/ci-tsan --target "${tsan_targets[@]}"
+stage "tsan: test (ctest -R threadsafe)"
+tsan_run=()
+tsan_probe=$("build/ci-tsan/${tsan_targets[0]}" --list-tests 2>&1 >/dev/null || true)
+if [[ $tsan_probe == *"unexpected memory mapping"* ]]; then
+    echo "corio: TSan cannot map its shadow memory with ASLR on here; running with setarch -R"
+    tsan_run=(setarch "$(uname -m)" -R)
+fi
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    "${tsan_run[@]}" ctest --test-dir build/ci-tsan -R threadsafe --output-on-failure \
+    --no-tests=error -j2
 
 build_and_test gcc-no-uring -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DCORIO_NO_URING=ON
 
