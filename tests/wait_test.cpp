@@ -101,7 +101,10 @@ corio::coro<void> first_completed_main(recorder& rec) {
         CHECK(t.cancelling() == 0);
     }
     // They run on to completion.
-    for (auto& t : pending) CHECK(co_await t >= 0);
+    for (auto& t : pending) {
+        const auto awaited_1 = co_await t;  // never co_await inside a Catch macro
+        CHECK(awaited_1 >= 0);
+    }
     CHECK_FALSE(tasks[0].cancelled());
     CHECK_FALSE(tasks[2].cancelled());
     CHECK(rec.contains("a finished"));
@@ -135,7 +138,8 @@ corio::coro<void> first_exception_main(recorder& rec) {
     CHECK_THROWS_AS(tasks[1].result(), test_error);
     CHECK_FALSE(tasks[0].done());
     CHECK(tasks[0].cancelling() == 0);
-    CHECK(co_await tasks[0] == 0);
+    const auto awaited_2 = co_await tasks[0];  // never co_await inside a Catch macro
+    CHECK(awaited_2 == 0);
     CHECK_FALSE(rec.contains("slow cancelled"));
 }
 
@@ -183,8 +187,10 @@ corio::coro<void> timeout_main(recorder& rec) {
         CHECK(t.cancelling() == 0);
     }
     // Nothing was cancelled: the pending ones finish normally.
-    CHECK(co_await tasks[0] == 0);
-    CHECK(co_await tasks[2] == 2);
+    const auto awaited_3 = co_await tasks[0];  // never co_await inside a Catch macro
+    CHECK(awaited_3 == 0);
+    const auto awaited_4 = co_await tasks[2];  // never co_await inside a Catch macro
+    CHECK(awaited_4 == 2);
     CHECK_FALSE(rec.contains("slow cancelled"));
     CHECK_FALSE(rec.contains("slower cancelled"));
 
@@ -194,7 +200,8 @@ corio::coro<void> timeout_main(recorder& rec) {
     auto result = co_await corio::wait(late, corio::return_when::first_completed, 5ms);
     CHECK(result.done.empty());
     CHECK(same_handles(result.pending, late));
-    CHECK(co_await late[0] == 3);
+    const auto awaited_5 = co_await late[0];  // never co_await inside a Catch macro
+    CHECK(awaited_5 == 3);
 }
 
 corio::coro<void> futures_main() {
@@ -257,8 +264,10 @@ corio::coro<void> cancel_waiter_main(recorder& rec) {
         CHECK_FALSE(t.done());
         CHECK(t.cancelling() == 0);
     }
-    CHECK(co_await tasks[0] == 0);
-    CHECK(co_await tasks[1] == 1);
+    const auto awaited_6 = co_await tasks[0];  // never co_await inside a Catch macro
+    CHECK(awaited_6 == 0);
+    const auto awaited_7 = co_await tasks[1];  // never co_await inside a Catch macro
+    CHECK(awaited_7 == 1);
     const std::vector<std::string> expected{"waiter: cancelled_error", "main: waiter cancelled",
                                             "a finished", "b finished"};
     CHECK(rec.events() == expected);
