@@ -49,7 +49,15 @@ public:
         return true;
     }
 
-    void await_resume() { task_->end_wait(); }
+    void await_resume() {
+        if (when_ == withdrawn) {
+            // Cut short by a cancellation: it throws even if `uncancel()` took the request back
+            // meanwhile, as asyncio's cancelled sleep future does.
+            task_->end_wait();
+            task_->throw_cancelled();
+        }
+        task_->end_wait();
+    }
 
 private:
     static void fire(timer_node* node, bool run) noexcept {
@@ -62,10 +70,14 @@ private:
         // when it resumes.
         if (self->queued()) {
             loop_access::remove_timer(self->task_->loop(), self);
+            self->when_ = withdrawn;
             self->task_->schedule();
         }
         return false;
     }
+
+    // The deadline of a sleep that a cancellation cut short.
+    static constexpr loop_clock::time_point withdrawn = loop_clock::time_point::min();
 
     task_state_base* task_ = nullptr;
 };
@@ -82,6 +94,7 @@ template <class Rep, class Period>
     // Longer than any program waits, and far from overflowing the clock.
     constexpr std::chrono::hours forever{24 * 365 * 100};
     if (delay > forever) return detail::sleep_awaiter(forever);
+    if (delay <= decltype(delay)::zero()) return detail::sleep_awaiter(detail::loop_clock::duration::zero());
     return detail::sleep_awaiter(std::chrono::ceil<detail::loop_clock::duration>(delay));
 }
 
