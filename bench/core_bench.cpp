@@ -18,6 +18,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Bytes malloc has handed out: from its heap and through mmap (glibc serves large blocks, such
+// as a vector of a million handles, with mmap, which `uordblks` alone does not count).
+std::size_t heap_in_use() {
+    const struct mallinfo2 info = ::mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
+
 std::unique_ptr<corio::event_loop> make_loop(benchmark::State& state, corio::backend backend) {
     auto loop = corio::new_event_loop({.backend = backend});
     state.SetLabel(std::string(loop->backend_name()));
@@ -82,7 +89,7 @@ corio::coro<> million_sleepers(benchmark::State& state, std::size_t count) {
     std::mt19937 random(42);
     std::uniform_int_distribution<int> delay_ms(0, 1000);
     for (auto _ : state) {
-        const auto heap_before = ::mallinfo2().uordblks;
+        const auto heap_before = heap_in_use();
         const auto started = std::chrono::steady_clock::now();
         std::vector<corio::task<>> tasks;
         tasks.reserve(count);
@@ -90,7 +97,7 @@ corio::coro<> million_sleepers(benchmark::State& state, std::size_t count) {
             tasks.push_back(corio::create_task(sleeper(std::chrono::milliseconds(delay_ms(random)))));
         }
         co_await corio::sleep(0s);  // every task now sleeps: measure what they hold
-        const auto heap_during = ::mallinfo2().uordblks;
+        const auto heap_during = heap_in_use();
         for (auto& t : tasks) co_await t;
         const auto elapsed = std::chrono::steady_clock::now() - started;
         const double vector_bytes = static_cast<double>(count * sizeof(corio::task<>));
