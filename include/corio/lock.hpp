@@ -2,6 +2,7 @@
 /// \file
 /// `corio::lock`: mutual exclusion between tasks (asyncio's `Lock`).
 
+#include "corio/detail/grant_awaiter.hpp"
 #include "corio/detail/sync_waiter.hpp"
 #include "corio/guard.hpp"
 
@@ -33,7 +34,7 @@ class condition;
 ///   it again.
 class lock {
 public:
-    class acquire_awaiter;
+    using acquire_awaiter = detail::grant_awaiter<lock>;
 
     lock() noexcept = default;
     lock(const lock&) = delete;
@@ -79,58 +80,18 @@ private:
         }
     }
 
+    friend detail::grant_awaiter<lock>;
+    static constexpr const char* acquire_name = "corio::lock::acquire";
+    bool try_take() noexcept {
+        if (locked_) return false;
+        locked_ = true;
+        return true;
+    }
+
     detail::waiter_list waiting_;
     // Waiters handed the lock that have not resumed yet (at most one).
     detail::waiter_list granted_;
     bool locked_ = false;
-};
-
-/// The awaiter of `lock::acquire()`, living in the acquiring task's frame.
-class lock::acquire_awaiter : public detail::sync_waiter {
-public:
-    explicit acquire_awaiter(lock& l) noexcept : sync_waiter(&cancel), lock_(&l) {}
-    acquire_awaiter(const acquire_awaiter&) = delete;
-    acquire_awaiter& operator=(const acquire_awaiter&) = delete;
-    ~acquire_awaiter() {
-        // A frame destroyed while the lock was on its way to it (the loop closing): pass the
-        // lock on rather than keep it held by nobody.
-        if (is(status::granted) && linked()) {
-            unlink();
-            lock_->release();
-        }
-    }
-
-    [[nodiscard]] bool await_ready() noexcept {
-        if (lock_->locked_) return false;
-        lock_->locked_ = true;
-        return true;
-    }
-
-    bool await_suspend(std::coroutine_handle<> h) {
-        if (bind("corio::lock::acquire")) return false;
-        wait_in(lock_->waiting_, h);
-        return true;
-    }
-
-    void await_resume() {
-        if (task_ == nullptr) return;  // took a free lock in await_ready
-        if (!is(status::granted)) end_withdrawn();
-        const bool attached = detach();
-        // asyncio's race: handed the lock, then cancelled before it ran. Hand it on.
-        if (cancel_pending()) {
-            if (attached) lock_->release();
-            end_withdrawn();
-        }
-        end_wait();
-    }
-
-private:
-    static bool cancel(cancellable_wait* w, const std::string&) {
-        static_cast<acquire_awaiter*>(w)->withdraw();
-        return false;
-    }
-
-    lock* lock_;
 };
 
 inline lock::acquire_awaiter lock::acquire() noexcept { return acquire_awaiter(*this); }

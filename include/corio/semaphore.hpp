@@ -3,6 +3,7 @@
 /// `corio::semaphore` and `corio::bounded_semaphore`: counters of units that tasks acquire and
 /// release (asyncio's `Semaphore` and `BoundedSemaphore`).
 
+#include "corio/detail/grant_awaiter.hpp"
 #include "corio/detail/sync_waiter.hpp"
 #include "corio/guard.hpp"
 
@@ -31,7 +32,7 @@ namespace corio {
 ///   it again.
 class semaphore {
 public:
-    class acquire_awaiter;
+    using acquire_awaiter = detail::grant_awaiter<semaphore>;
 
     /// A semaphore with `value` units; a negative `value` throws `std::invalid_argument`
     /// (asyncio's `ValueError`).
@@ -76,6 +77,14 @@ protected:
     }
 
 private:
+    friend detail::grant_awaiter<semaphore>;
+    static constexpr const char* acquire_name = "corio::semaphore::acquire";
+    bool try_take() noexcept {
+        if (value_ == 0) return false;
+        --value_;
+        return true;
+    }
+
     detail::waiter_list waiting_;
     // Waiters handed a unit that have not resumed yet.
     detail::waiter_list granted_;
@@ -91,51 +100,6 @@ public:
     /// A bounded semaphore with `value` units, never more; a negative `value` throws
     /// `std::invalid_argument`.
     explicit bounded_semaphore(std::ptrdiff_t value = 1) : semaphore(value, value) {}
-};
-
-/// The awaiter of `semaphore::acquire()`, living in the acquiring task's frame.
-class semaphore::acquire_awaiter : public detail::sync_waiter {
-public:
-    explicit acquire_awaiter(semaphore& s) noexcept : sync_waiter(&cancel), semaphore_(&s) {}
-    ~acquire_awaiter() {
-        // A frame destroyed while a unit was on its way to it (the loop closing): pass it on.
-        if (is(status::granted) && linked()) {
-            unlink();
-            semaphore_->release();
-        }
-    }
-
-    [[nodiscard]] bool await_ready() noexcept {
-        if (semaphore_->value_ == 0) return false;
-        --semaphore_->value_;
-        return true;
-    }
-
-    bool await_suspend(std::coroutine_handle<> h) {
-        if (bind("corio::semaphore::acquire")) return false;
-        wait_in(semaphore_->waiting_, h);
-        return true;
-    }
-
-    void await_resume() {
-        if (task_ == nullptr) return;  // took a free unit in await_ready
-        if (!is(status::granted)) end_withdrawn();
-        const bool attached = detach();
-        // Handed a unit, then cancelled before it ran: hand it on.
-        if (cancel_pending()) {
-            if (attached) semaphore_->release();
-            end_withdrawn();
-        }
-        end_wait();
-    }
-
-private:
-    static bool cancel(cancellable_wait* w, const std::string&) {
-        static_cast<acquire_awaiter*>(w)->withdraw();
-        return false;
-    }
-
-    semaphore* semaphore_;
 };
 
 inline semaphore::acquire_awaiter semaphore::acquire() noexcept { return acquire_awaiter(*this); }
