@@ -6,6 +6,7 @@
 
 #include "support/allocation_counter.hpp"
 #include "support/catch.hpp"
+#include "support/deadline.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/run.hpp>
@@ -25,6 +26,8 @@
 using namespace std::chrono_literals;
 using corio_test::counted;
 using corio_test::frame_leak_check;
+using corio_test::run_test;
+using corio_test::yield;
 using corio_test::recorder;
 
 namespace {
@@ -34,17 +37,6 @@ static_assert(std::is_base_of_v<std::runtime_error, corio::queue_full>);
 static_assert(std::is_base_of_v<std::runtime_error, corio::queue_shutdown>);
 static_assert(!std::is_copy_constructible_v<corio::queue<int>>);
 static_assert(!std::is_move_constructible_v<corio::queue<int>>);
-
-// Runs `main` on a new loop; a lost wake-up fails the test with timeout_error instead of
-// hanging the whole executable until CTest kills it.
-corio::coro<> within_deadline(corio::coro<> main) {
-    co_await corio::wait_for(std::move(main), 10s);
-}
-void run_test(corio::coro<> main) { corio::run(within_deadline(std::move(main))); }
-
-corio::coro<> yield(int times = 1) {
-    for (int i = 0; i < times; ++i) co_await corio::sleep(0s);
-}
 
 // Awaits every task, recording the cancelled ones as "<name> cancelled" and the ones that
 // failed as "<name>: <what>".

@@ -5,6 +5,7 @@
 
 #include "support/allocation_counter.hpp"
 #include "support/catch.hpp"
+#include "support/deadline.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/barrier.hpp>
@@ -27,6 +28,8 @@
 
 using namespace std::chrono_literals;
 using corio_test::frame_leak_check;
+using corio_test::run_test;
+using corio_test::yield;
 using corio_test::recorder;
 
 namespace {
@@ -37,18 +40,6 @@ static_assert(std::is_nothrow_move_constructible_v<corio::guard<corio::lock>>);
 static_assert(!std::is_copy_constructible_v<corio::guard<corio::lock>>);
 static_assert(std::is_base_of_v<std::runtime_error, corio::broken_barrier_error>);
 static_assert(std::is_base_of_v<corio::semaphore, corio::bounded_semaphore>);
-
-// Runs `main` on a new loop; a lost wake-up fails the test with timeout_error instead of
-// hanging the whole executable until CTest kills it.
-corio::coro<> within_deadline(corio::coro<> main) {
-    co_await corio::wait_for(std::move(main), 10s);
-}
-void run_test(corio::coro<> main) { corio::run(within_deadline(std::move(main))); }
-
-// Lets every task that is ready run until it suspends again.
-corio::coro<> yield(int times = 1) {
-    for (int i = 0; i < times; ++i) co_await corio::sleep(0s);
-}
 
 // Awaits every task, recording the cancelled ones as "<name> cancelled".
 corio::coro<> settle(std::vector<corio::task<>>& tasks, recorder& rec) {
