@@ -43,9 +43,9 @@ public:
 
 namespace detail {
 
-/// First in, first out.
-template <class T>
-class fifo_store {
+/// First in, first out; or, with `LastInFirstOut`, last in, first out.
+template <class T, bool LastInFirstOut = false>
+class deque_store {
 public:
     [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
@@ -53,12 +53,18 @@ public:
     void push(U&& item) {
         items_.push_back(std::forward<U>(item));
     }
-    /// Puts back an item taken before every item now stored.
+    /// Puts back an item taken before every item now stored (for a LIFO: under them).
     void push_oldest(T&& item) { items_.push_front(std::move(item)); }
     [[nodiscard]] T pop() {
-        T item = std::move(items_.front());
-        items_.pop_front();
-        return item;
+        if constexpr (LastInFirstOut) {
+            T item = std::move(items_.back());
+            items_.pop_back();
+            return item;
+        } else {
+            T item = std::move(items_.front());
+            items_.pop_front();
+            return item;
+        }
     }
     void clear() noexcept { items_.clear(); }
 
@@ -66,28 +72,10 @@ private:
     std::deque<T> items_;
 };
 
-/// Last in, first out.
 template <class T>
-class lifo_store {
-public:
-    [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
-    [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
-    template <class U>
-    void push(U&& item) {
-        items_.push_back(std::forward<U>(item));
-    }
-    /// Puts back an item taken before every item now stored: under them.
-    void push_oldest(T&& item) { items_.push_front(std::move(item)); }
-    [[nodiscard]] T pop() {
-        T item = std::move(items_.back());
-        items_.pop_back();
-        return item;
-    }
-    void clear() noexcept { items_.clear(); }
-
-private:
-    std::deque<T> items_;
-};
+using fifo_store = deque_store<T>;
+template <class T>
+using lifo_store = deque_store<T, true>;
 
 /// Smallest first by `Compare` (a binary heap).
 template <class T, class Compare>
