@@ -10,6 +10,7 @@
 #include "corio/errors.hpp"
 #include "corio/event.hpp"
 #include "corio/event_loop.hpp"
+#include "corio/executor.hpp"
 #include "corio/future.hpp"
 #include "corio/gather.hpp"
 #include "corio/guard.hpp"

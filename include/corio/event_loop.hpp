@@ -137,6 +137,21 @@ private:
     bool stopped_ = false;
 };
 
+/// Something the loop owns for a higher layer (the executor, the signal handlers): created on
+/// first use, shut down when the loop closes, before its tasks are abandoned.
+class loop_service {
+public:
+    loop_service() = default;
+    loop_service(const loop_service&) = delete;
+    loop_service& operator=(const loop_service&) = delete;
+    virtual ~loop_service() = default;
+    /// Stops the service; called on the loop's thread, while the loop is not running.
+    virtual void shutdown() noexcept = 0;
+};
+
+/// Where a loop keeps each kind of service.
+enum class service_slot : unsigned { executor, signals, count };
+
 } // namespace detail
 
 /// What the loop's exception handler is told: asyncio's context dict.
@@ -283,6 +298,22 @@ public:
     /// Connects `fd` to `address`.
     coro<> sock_connect(int fd, socket_address address);
 
+    // -- Outside the loop (defined in executor.hpp and signals.hpp) -------------------------
+
+    /// Runs `fn()` on a worker thread of the loop's executor; the future (completed on the
+    /// loop's thread) holds its result or its exception. Cancelling the future does not stop
+    /// `fn`, whose result is then dropped.
+    template <class F>
+    future<std::invoke_result_t<std::decay_t<F>&>> run_in_executor(F&& fn);
+
+    /// Calls `fn()` on the loop (never in signal context) each time the process receives
+    /// `signo`; replaces an earlier handler of `signo`. Throws `std::invalid_argument` for
+    /// signals that cannot be caught (SIGKILL, SIGSTOP) or are out of range.
+    void add_signal_handler(int signo, std::function<void()> fn);
+    /// Removes the handler of `signo` and restores what the process did before; false if there
+    /// was none.
+    bool remove_signal_handler(int signo);
+
     /// Calls `callback` (through the ready queue) whenever `fd` is readable, until
     /// `remove_reader(fd)`; replaces an earlier reader of `fd`.
     void add_reader(int fd, std::function<void()> callback);
@@ -328,6 +359,11 @@ public:
         if (running_) throw std::runtime_error("Cannot close a running event loop");
         if (closed_) return;
         closed_ = true;
+        // The executor's workers are joined before anything is torn down; the results they
+        // posted are dropped with the thread-safe queue.
+        for (auto& service : services_) {
+            if (service) service->shutdown();
+        }
         drain_io();
         abandon_everything();
         release_watches(readers_);
@@ -530,6 +566,10 @@ private:
     std::uint64_t callback_counter_ = 0;
 
     exception_handler handler_;
+    std::unique_ptr<detail::loop_service>
+        services_[static_cast<unsigned>(detail::service_slot::count)];
+    // Sources of work that may arrive from outside the loop (executor jobs, signal handlers).
+    std::size_t outside_work_ = 0;
     watch_map readers_;
     watch_map writers_;
 
@@ -620,6 +660,16 @@ struct loop_access {
         return ++loop.callback_counter_;
     }
     [[nodiscard]] static bool closed(const event_loop& loop) noexcept { return loop.closed_; }
+    [[nodiscard]] static std::unique_ptr<loop_service>& service(event_loop& loop,
+                                                                service_slot slot) noexcept {
+        return loop.services_[static_cast<unsigned>(slot)];
+    }
+    /// Counts a source of work from outside the loop (an executor job, a signal handler) in or
+    /// out: while there is one, a loop with nothing else to do is waiting, not deadlocked.
+    static void add_outside_work(event_loop& loop, std::ptrdiff_t delta) noexcept {
+        loop.outside_work_ = static_cast<std::size_t>(
+            static_cast<std::ptrdiff_t>(loop.outside_work_) + delta);
+    }
     template <class F>
     static void for_each_pending_task(event_loop& loop, F&& f) {
         loop.pending_tasks_.for_each(std::forward<F>(f));

@@ -184,12 +184,16 @@ private:
         switch (op.opcode) {
         case io_opcode::read:
         case io_opcode::recv:
+        case io_opcode::recvmsg:
         case io_opcode::accept:
             return EPOLLIN;
         case io_opcode::write:
         case io_opcode::send:
+        case io_opcode::sendmsg:
         case io_opcode::connect:
             return EPOLLOUT;
+        case io_opcode::fsync:
+            return 0;
         case io_opcode::poll:
             return op.poll_events & (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP);
         }
@@ -274,6 +278,16 @@ private:
                 break;
             case io_opcode::send:
                 rc = ::send(op.fd, op.buffer, op.length, op.flags | MSG_NOSIGNAL);
+                break;
+            case io_opcode::recvmsg:
+                rc = ::recvmsg(op.fd, static_cast<msghdr*>(op.buffer), op.flags);
+                break;
+            case io_opcode::sendmsg:
+                rc = ::sendmsg(op.fd, static_cast<const msghdr*>(op.buffer),
+                               op.flags | MSG_NOSIGNAL);
+                break;
+            case io_opcode::fsync:
+                rc = (op.flags & fsync_data_only) != 0 ? ::fdatasync(op.fd) : ::fsync(op.fd);
                 break;
             case io_opcode::accept:
                 rc = ::accept4(op.fd, op.address, op.address_length, SOCK_CLOEXEC | SOCK_NONBLOCK);

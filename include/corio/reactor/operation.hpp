@@ -19,7 +19,13 @@ enum class io_opcode : std::uint8_t {
     accept,   ///< accept4(fd, address, address_length, SOCK_CLOEXEC | SOCK_NONBLOCK)
     connect,  ///< connect(fd, address, *address_length); 0 once connected
     poll,     ///< wait until fd has one of `poll_events` (POLLIN, POLLOUT...); result: revents
+    recvmsg,  ///< recvmsg(fd, (msghdr*)buffer, flags): datagrams with their sender
+    sendmsg,  ///< sendmsg(fd, (const msghdr*)buffer, flags | MSG_NOSIGNAL)
+    fsync,    ///< fsync(fd), or fdatasync when `flags` is `fsync_data_only`; blocks on epoll
 };
+
+/// `io_operation::flags` of an `io_opcode::fsync` that only needs the data on disk.
+inline constexpr int fsync_data_only = 1;
 
 /// One I/O request. It lives in the awaiting coroutine's frame (never on the heap), and the
 /// reactor links it into its own structures while it is in flight.

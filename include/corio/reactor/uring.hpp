@@ -88,6 +88,18 @@ public:
         case io_opcode::poll:
             ::io_uring_prep_poll_add(sqe, op.fd, op.poll_events);
             break;
+        case io_opcode::recvmsg:
+            ::io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buffer),
+                                    static_cast<unsigned>(op.flags));
+            break;
+        case io_opcode::sendmsg:
+            ::io_uring_prep_sendmsg(sqe, op.fd, static_cast<const msghdr*>(op.buffer),
+                                    static_cast<unsigned>(op.flags | MSG_NOSIGNAL));
+            break;
+        case io_opcode::fsync:
+            ::io_uring_prep_fsync(sqe, op.fd,
+                                  (op.flags & fsync_data_only) != 0 ? IORING_FSYNC_DATASYNC : 0U);
+            break;
         }
         ::io_uring_sqe_set_data(sqe, &op);
         link_in_flight(op);

@@ -1,0 +1,208 @@
+#pragma once
+/// \file
+/// The loop's executor (asyncio's default `ThreadPoolExecutor`): `run_in_executor`, `to_thread`.
+
+#include "corio/detail/awaitable.hpp"
+#include "corio/event_loop.hpp"
+#include "corio/future.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <pthread.h>
+#include <signal.h>
+
+namespace corio {
+
+namespace detail {
+
+/// A pool of worker threads, started as jobs arrive (up to `max_workers`) and joined by
+/// `shutdown`, which first lets every queued job run (asyncio's `shutdown_default_executor`).
+/// Workers block every signal, so that signals meant for the loop (signalfd) reach it.
+class thread_pool final : public loop_service {
+public:
+    explicit thread_pool(std::size_t max_workers) : max_workers_(std::max<std::size_t>(1, max_workers)) {}
+    ~thread_pool() override { shutdown(); }
+
+    /// asyncio's default: min(32, cores + 4).
+    [[nodiscard]] static std::size_t default_workers() noexcept {
+        const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
+        return std::min<std::size_t>(32, cores + 4);
+    }
+
+    /// Queues `job`. Thread-safe; throws `std::runtime_error` after `shutdown`.
+    void submit(std::function<void()> job) {
+        std::unique_lock guard(mutex_);
+        if (stopping_) throw std::runtime_error("the executor is shut down");
+        jobs_.push_back(std::move(job));
+        if (idle_ > 0 || workers_.size() >= max_workers_) {
+            guard.unlock();
+            wake_.notify_one();
+            return;
+        }
+        start_worker();
+    }
+
+    void shutdown() noexcept override {
+        std::vector<std::thread> workers;
+        {
+            std::lock_guard guard(mutex_);
+            stopping_ = true;
+            workers.swap(workers_);
+        }
+        wake_.notify_all();
+        for (auto& worker : workers) worker.join();
+    }
+
+    [[nodiscard]] std::size_t workers() const {
+        std::lock_guard guard(mutex_);
+        return workers_.size();
+    }
+
+private:
+    // Called with the mutex held. The new thread inherits a full signal mask.
+    void start_worker() {
+        sigset_t all;
+        sigset_t previous;
+        ::sigfillset(&all);
+        ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+        try {
+            workers_.emplace_back([this] { work(); });
+        } catch (...) {
+            ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+            if (!workers_.empty()) return;  // the running workers will take the job
+            jobs_.pop_back();
+            throw;
+        }
+        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    }
+
+    void work() {
+        std::unique_lock guard(mutex_);
+        for (;;) {
+            if (jobs_.empty()) {
+                if (stopping_) return;
+                ++idle_;
+                wake_.wait(guard, [this] { return stopping_ || !jobs_.empty(); });
+                --idle_;
+                continue;
+            }
+            std::function<void()> job = std::move(jobs_.front());
+            jobs_.pop_front();
+            guard.unlock();
+            job();  // never throws: jobs catch what they run
+            job = nullptr;
+            guard.lock();
+        }
+    }
+
+    const std::size_t max_workers_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<std::function<void()>> jobs_;
+    std::vector<std::thread> workers_;
+    std::size_t idle_ = 0;
+    bool stopping_ = false;
+};
+
+[[nodiscard]] inline thread_pool& executor_of(event_loop& loop) {
+    auto& slot = loop_access::service(loop, service_slot::executor);
+    if (!slot) {
+        if (loop_access::closed(loop)) throw std::runtime_error("Event loop is closed");
+        slot = std::make_unique<thread_pool>(thread_pool::default_workers());
+    }
+    return static_cast<thread_pool&>(*slot);
+}
+
+/// One `run_in_executor` call. Its `future` handle is only ever touched on the loop's thread:
+/// the job is created there, its last owner (the callback posted back with
+/// `call_soon_threadsafe`, run or discarded by the loop) is destroyed there too.
+template <class F, class R>
+struct executor_job {
+    executor_job(event_loop& loop, future<R> result, F fn)
+        : loop(&loop), result(std::move(result)), fn(std::move(fn)) {}
+
+    void run() noexcept {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                fn();
+                value.emplace();
+            } else {
+                value.emplace(fn());
+            }
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+
+    // On the loop's thread.
+    void deliver() {
+        if (result.done()) return;  // cancelled meanwhile
+        if (error) {
+            result.set_exception(error);
+        } else if constexpr (std::is_void_v<R>) {
+            result.set_result();
+        } else {
+            result.set_result(std::move(*value));
+        }
+    }
+
+    event_loop* loop;
+    future<R> result;
+    F fn;
+    std::optional<std::conditional_t<std::is_void_v<R>, std::monostate, R>> value;
+    std::exception_ptr error;
+};
+
+} // namespace detail
+
+template <class F>
+future<std::invoke_result_t<std::decay_t<F>&>> event_loop::run_in_executor(F&& fn) {
+    using result_type = std::invoke_result_t<std::decay_t<F>&>;
+    using job_type = detail::executor_job<std::decay_t<F>, result_type>;
+    detail::thread_pool& pool = detail::executor_of(*this);
+    future<result_type> result = create_future<result_type>();
+    auto job = std::make_shared<job_type>(*this, result, std::forward<F>(fn));
+    detail::loop_access::add_outside_work(*this, +1);
+    try {
+        pool.submit([job]() mutable {
+            job->run();
+            // The worker gives its reference away, so that the job dies on the loop's thread.
+            event_loop& loop = *job->loop;
+            loop.call_soon_threadsafe([job = std::move(job)] {
+                detail::loop_access::add_outside_work(*job->loop, -1);
+                job->deliver();
+            });
+        });
+    } catch (...) {
+        detail::loop_access::add_outside_work(*this, -1);
+        throw;
+    }
+    return result;
+}
+
+/// Runs `fn(args...)` on a worker thread of the running loop's executor and waits for it
+/// (asyncio's `to_thread`): `co_await corio::to_thread(parse, text)`. The arguments are
+/// copied (or moved) to the worker; results and exceptions come back to the awaiting task.
+template <class F, class... Args>
+    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
+[[nodiscard]] auto to_thread(F&& fn, Args&&... args) {
+    return get_running_loop().run_in_executor(
+        [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
+            return std::invoke(fn, args...);
+        });
+}
+
+} // namespace corio
