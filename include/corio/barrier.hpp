@@ -105,7 +105,7 @@ private:
 /// The awaiter of `barrier::wait()`, living in the waiting task's frame.
 class barrier::wait_awaiter : public detail::sync_waiter {
 public:
-    explicit wait_awaiter(barrier& b) noexcept : sync_waiter(&cancel), barrier_(&b) {}
+    explicit wait_awaiter(barrier& b) noexcept : sync_waiter(sync_ops<&cancel>), barrier_(&b) {}
     ~wait_awaiter() {
         // A frame destroyed inside the barrier (the loop closing) leaves it, as if cancelled.
         if (linked() && counted_) {

@@ -4,6 +4,7 @@
 
 #include "corio/as_completed.hpp"
 #include "corio/barrier.hpp"
+#include "corio/call_graph.hpp"
 #include "corio/condition.hpp"
 #include "corio/config.hpp"
 #include "corio/coro.hpp"

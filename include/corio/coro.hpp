@@ -12,6 +12,11 @@
 #include <type_traits>
 #include <new>
 #include <utility>
+#include <version>
+
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 namespace corio {
 
@@ -19,6 +24,86 @@ template <class T = void>
 class coro;
 
 namespace detail {
+
+/// Where a `co_await` is in the source, as the compiler's builtins tell it at the call site (g++
+/// 12 and clang 14 both have them; clang 14 lacks `std::source_location`).
+///
+/// `coro_promise_base::site()` returns it; where the standard library has
+/// `std::source_location` (g++), the promise stores only a pointer to the compiler's record.
+struct await_site {
+    const char* file = nullptr;
+    const char* function = nullptr;
+    unsigned line = 0;
+
+    /// The caller's site, when used as a default argument: `await_site where = current()`.
+    [[nodiscard]] static constexpr await_site current(const char* file = __builtin_FILE(),
+                                                   unsigned line = __builtin_LINE(),
+                                                   const char* function = __builtin_FUNCTION()) noexcept {
+        return {file, function, line};
+    }
+    [[nodiscard]] constexpr bool known() const noexcept { return file != nullptr && *file != '\0'; }
+};
+
+/// How a promise stores a site: one pointer to the compiler's static record where the standard
+/// library has `std::source_location` (g++ 12), the three builtins' values otherwise (clang 14).
+/// Either way `site_record::current()` as a default argument is the caller's site.
+#if defined(__cpp_lib_source_location)
+using site_record = std::source_location;
+[[nodiscard]] inline await_site to_await_site(const std::source_location& where) noexcept {
+    return {where.file_name(), where.function_name(), where.line()};
+}
+#else
+using site_record = await_site;
+[[nodiscard]] constexpr await_site to_await_site(const await_site& where) noexcept {
+    return where;
+}
+#endif
+
+template <class T>
+inline constexpr bool is_coro = false;
+template <class T>
+inline constexpr bool is_coro<coro<T>> = true;
+
+/// An awaiter, awaited through a reference. `await_transform` hands the compiler a prvalue
+/// always: g++ 12 copies (or fails to copy) an awaiter that `await_transform` returns by
+/// reference.
+template <class Awaiter>
+class awaiter_ref {
+public:
+    explicit awaiter_ref(Awaiter& awaiter) noexcept : awaiter_(&awaiter) {}
+    decltype(auto) await_ready() { return awaiter_->await_ready(); }
+    template <class Promise>
+    decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
+        return awaiter_->await_suspend(h);
+    }
+    decltype(auto) await_resume() { return awaiter_->await_resume(); }
+
+private:
+    Awaiter* awaiter_;
+};
+
+template <class A>
+concept has_member_co_await = requires(A&& a) { static_cast<A&&>(a).operator co_await(); };
+template <class A>
+concept has_free_co_await = requires(A&& a) { operator co_await(static_cast<A&&>(a)); };
+
+/// What `co_await a` would await without `await_transform`, as a prvalue.
+template <class A>
+decltype(auto) get_awaiter(A&& a) {
+    if constexpr (has_member_co_await<A>) {
+        return static_cast<A&&>(a).operator co_await();
+    } else if constexpr (has_free_co_await<A>) {
+        return operator co_await(static_cast<A&&>(a));
+    } else {
+        return awaiter_ref<std::remove_reference_t<A>>(a);
+    }
+}
+
+class coro_promise_base;
+
+/// In debug mode, the running loop's report of a coroutine destroyed before it ever ran.
+using never_awaited_fn = void (*)(const coro_promise_base&) noexcept;
+inline thread_local constinit never_awaited_fn never_awaited_reporter = nullptr;
 
 /// What a coroutine hands its finished frame to when it is the body of a task rather than
 /// awaited by another coroutine. The task takes the result out and destroys the frame.
@@ -35,7 +120,29 @@ protected:
 
 class coro_promise_base : public recycled {
 public:
+    explicit coro_promise_base(site_record created) noexcept : where_(created) {}
+
     std::suspend_always initial_suspend() noexcept { return {}; }
+
+    /// Every `co_await` in a corio coroutine passes through here, unchanged: it records where
+    /// the coroutine waits and, when it awaits another `coro`, which one, so that a dump of
+    /// the loop's tasks can show each await chain (see call_graph.hpp).
+    template <class Awaitable>
+    decltype(auto) await_transform(Awaitable&& awaitable,
+                                   site_record where = site_record::current()) {
+        where_ = where;
+        return awaiter_of(static_cast<Awaitable&&>(awaitable));
+    }
+
+    /// Where the coroutine last awaited (its suspension point while suspended); before its
+    /// first `co_await`, where the coroutine is (what "never awaited" reports show).
+    [[nodiscard]] await_site site() const noexcept { return to_await_site(where_); }
+
+    /// Whether the coroutine was ever started (awaited, or made a task's body).
+    [[nodiscard]] bool started() const noexcept { return link_ != nullptr; }
+
+    /// The coroutine this one awaits now, if it awaits a `coro` (meaningful while suspended).
+    [[nodiscard]] const coro_promise_base* awaiting() const noexcept { return awaiting_; }
 
     struct final_awaiter {
         bool await_ready() noexcept { return false; }
@@ -90,11 +197,26 @@ public:
     }
 
 private:
+    // Records the `coro` this one awaits, if it awaits one. Only read while this coroutine is
+    // suspended, when it is up to date: a finished child stays named here only until the next
+    // `co_await`, while this coroutine runs.
+    template <class Awaitable>
+    decltype(auto) awaiter_of(Awaitable&& awaitable) {
+        if constexpr (is_coro<std::remove_cvref_t<Awaitable>>) {
+            awaiting_ = awaitable.handle_ ? &awaitable.handle_.promise() : nullptr;
+        } else {
+            awaiting_ = nullptr;
+        }
+        return get_awaiter(static_cast<Awaitable&&>(awaitable));
+    }
+
     enum class run_mode : unsigned char { resumed_later, inline_call, completed_inline, task_body };
     static constexpr unsigned max_inline_depth = 64;
 
     // The awaiting coroutine's address, or the owning task for a task body (`mode_` tells).
     void* link_ = nullptr;
+    const coro_promise_base* awaiting_ = nullptr;
+    site_record where_;
     run_mode mode_ = run_mode::resumed_later;
 
     static inline thread_local constinit unsigned inline_depth_ = 0;
@@ -105,7 +227,10 @@ class coro_promise : public coro_promise_base {
     using stored = std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>;
 
 public:
-    coro_promise() noexcept {}
+    // The default argument is the coroutine's own site (its definition), as the compiler
+    // constructs the promise there.
+    explicit coro_promise(site_record created = site_record::current()) noexcept
+        : coro_promise_base(created) {}
     coro_promise(const coro_promise&) = delete;
     coro_promise& operator=(const coro_promise&) = delete;
     ~coro_promise() {
@@ -159,6 +284,8 @@ private:
 template <>
 class coro_promise<void> : public coro_promise_base {
 public:
+    explicit coro_promise(site_record created = site_record::current()) noexcept
+        : coro_promise_base(created) {}
     coro<void> get_return_object() noexcept;
     void return_void() noexcept {}
     void unhandled_exception() noexcept { exception_ = std::current_exception(); }
@@ -232,6 +359,7 @@ public:
 
 private:
     friend promise_type;
+    friend class detail::coro_promise_base;
     explicit coro(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
 
     std::coroutine_handle<promise_type> checked_handle() const {
@@ -241,7 +369,13 @@ private:
     }
 
     void destroy() noexcept {
-        if (handle_) handle_.destroy();
+        if (handle_) {
+            if (!handle_.promise().started() && detail::never_awaited_reporter != nullptr)
+                [[unlikely]] {
+                detail::never_awaited_reporter(handle_.promise());
+            }
+            handle_.destroy();
+        }
     }
 
     std::coroutine_handle<promise_type> handle_;

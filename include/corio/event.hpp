@@ -57,7 +57,7 @@ private:
 /// The awaiter of `event::wait()`, living in the waiting task's frame.
 class event::wait_awaiter : public detail::sync_waiter {
 public:
-    explicit wait_awaiter(event& e) noexcept : sync_waiter(&cancel), event_(&e) {}
+    explicit wait_awaiter(event& e) noexcept : sync_waiter(sync_ops<&cancel>), event_(&e) {}
 
     [[nodiscard]] bool await_ready() const noexcept { return event_->set_; }
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -29,6 +30,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
@@ -56,6 +58,19 @@ struct loop_access;
 /// cancelled; `abandon(link, true)` then drops the loop's reference.
 struct task_link : list_node {
     using abandon_fn = void (*)(task_link*, bool release) noexcept;
+};
+
+/// What the task layer lends the loop, registered with the first task (`loop_access::track`):
+/// the loop knows tasks only as `task_link`s and ready nodes.
+struct task_hooks {
+    /// See `task_link`.
+    task_link::abandon_fn abandon;
+    /// The call graph of the loop's pending tasks, for deadlock reports.
+    std::string (*call_graph)(event_loop&);
+    /// One line per waiting task: what it waits for, for deadlock reports.
+    std::string (*wait_summary)(event_loop&);
+    /// "task 'name' (resumed at file:line in f)" for a ready node that is a task, else "".
+    std::string (*describe_step)(const ready_node*);
 };
 
 /// The shared state behind `callback_handle` and `timer_handle`.
@@ -233,6 +248,7 @@ public:
     /// Runs `fn(args...)` in the next iteration, after the callbacks already ready.
     template <class F, class... Args>
     callback_handle call_soon(F&& fn, Args&&... args) {
+        if (debug_) [[unlikely]] check_thread("call_soon");
         auto* state = make_callback(std::forward<F>(fn), std::forward<Args>(args)...);
         ready_.push(state);
         return callback_handle(state);
@@ -248,6 +264,7 @@ public:
     /// Runs `fn(args...)` at `when` (a `time()` value).
     template <class F, class... Args>
     timer_handle call_at(time_point when, F&& fn, Args&&... args) {
+        if (debug_) [[unlikely]] check_thread("call_at");
         auto* state = make_callback(std::forward<F>(fn), std::forward<Args>(args)...);
         state->when_ = when;
         try {
@@ -270,13 +287,39 @@ public:
         if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) wake_io();
     }
 
-    /// The loop's clock.
-    [[nodiscard]] time_point time() const noexcept { return clock::now(); }
+    /// The loop's clock: `clock::now()`, or the virtual clock (see `set_virtual_time`).
+    [[nodiscard]] time_point time() const noexcept {
+        return virtual_time_ ? virtual_now_ : clock::now();
+    }
+
+    // -- Virtual time, for tests ---------------------------------------------------------
+
+    /// Switches the loop to a virtual clock (Tokio's `time::pause`): time stands still while
+    /// anything can run, and jumps to the next timer when nothing can (no ready callback, no
+    /// executor job in flight), so that an hour of timeouts takes microseconds. I/O still
+    /// happens in real time. Only while the loop is not running and has no timer.
+    void set_virtual_time(bool enabled) {
+        if (running_) throw std::logic_error("set_virtual_time: the loop is running");
+        if (!timers_.empty()) throw std::logic_error("set_virtual_time: timers are pending");
+        if (enabled && !virtual_time_) virtual_now_ = clock::now();
+        virtual_time_ = enabled;
+    }
+    [[nodiscard]] bool virtual_time() const noexcept { return virtual_time_; }
+
+    /// Moves the virtual clock `delta` forward; the timers due by then fire in the next
+    /// iteration. `std::logic_error` unless the loop runs on virtual time.
+    void advance_time(duration delta) {
+        if (!virtual_time_) throw std::logic_error("advance_time: the loop is not on virtual time");
+        if (delta < duration::zero()) throw std::invalid_argument("advance_time: negative delta");
+        virtual_now_ += delta;
+    }
 
     // -- Tasks and futures (defined in task.hpp and future.hpp) ----------------------------
 
+    /// `where` is the caller's site, kept in debug mode for reports about the task.
     template <class T>
-    task<T> create_task(coro<T> body, std::string name = {});
+    task<T> create_task(coro<T> body, std::string name = {},
+                        detail::await_site where = detail::await_site::current());
     template <class T = void>
     future<T> create_future();
 
@@ -415,8 +458,29 @@ public:
         }
     }
 
-    void set_debug(bool enabled) noexcept { debug_ = enabled; }
+    /// asyncio's debug mode: slow callbacks and task steps reported, tasks' creation sites kept
+    /// for reports, calls from the wrong thread refused, coroutines never awaited reported,
+    /// deadlocks detected (unless `set_detect_deadlock(false)` came after).
+    void set_debug(bool enabled) noexcept {
+        debug_ = enabled;
+        if (enabled) detect_deadlock_ = true;
+    }
     [[nodiscard]] bool get_debug() const noexcept { return debug_; }
+
+    /// In debug mode, a callback or task step running longer than this is reported (asyncio's
+    /// `slow_callback_duration`, 100 ms by default).
+    void set_slow_callback_duration(duration limit) noexcept { slow_callback_duration_ = limit; }
+    [[nodiscard]] duration slow_callback_duration() const noexcept {
+        return slow_callback_duration_;
+    }
+
+    /// When on, a loop that has nothing to do and nothing that could wake it (no ready
+    /// callback, timer, I/O, executor job or signal handler) while tasks still wait throws
+    /// `deadlock_error` from `run_forever` / `run_until_complete`, naming the waiting tasks
+    /// and what each waits on, instead of sleeping forever. Off by default outside debug mode:
+    /// another thread may still complete a future through `call_soon_threadsafe`.
+    void set_detect_deadlock(bool enabled) noexcept { detect_deadlock_ = enabled; }
+    [[nodiscard]] bool get_detect_deadlock() const noexcept { return detect_deadlock_; }
 
 protected:
     event_loop() { register_live(); }
@@ -432,6 +496,8 @@ protected:
     virtual void cancel_io(io_operation& op) noexcept = 0;
     /// Withdraws every I/O operation and waits until the kernel holds none.
     virtual void drain_io() noexcept = 0;
+    /// Whether no I/O operation is in flight.
+    [[nodiscard]] virtual bool io_idle() const noexcept = 0;
 
 private:
     friend struct detail::loop_access;
@@ -453,13 +519,47 @@ private:
         }
         running_ = true;
         running_loop_ = this;
+        owner_thread_ = std::this_thread::get_id();
+        if (debug_) detail::never_awaited_reporter = &report_never_awaited;
     }
 
     void leave() noexcept {
         running_ = false;
         stopping_ = false;
         running_loop_ = nullptr;
+        detail::never_awaited_reporter = nullptr;
     }
+
+    void check_thread(const char* what) const {
+        if (running_ && std::this_thread::get_id() != owner_thread_) {
+            throw std::runtime_error(std::string("Non-thread-safe operation ") + what +
+                                     " invoked on an event loop other than the current one");
+        }
+    }
+
+    static void report_never_awaited(const detail::coro_promise_base& promise) noexcept {
+        event_loop* loop = running_loop_;
+        if (loop == nullptr || !loop->debug_) return;
+        try {
+            const detail::await_site site = promise.site();
+            std::string message = "coroutine was never awaited";
+            if (site.known()) {
+                message = std::string("coroutine ") + site.function + " (" + site.file + ':' +
+                          std::to_string(site.line) + ") was never awaited";
+            }
+            loop->call_exception_handler(exception_context{std::move(message), nullptr, {}});
+        } catch (...) {
+        }
+    }
+
+    // Whether anything could still make a task runnable: a timer, I/O in flight (readers and
+    // writers are I/O), an executor job, a signal handler, a call from another thread.
+    [[nodiscard]] bool could_wake() const noexcept {
+        return !timers_.empty() || !io_idle() || outside_work_ > 0 || executor_jobs_ > 0 ||
+               threadsafe_pending_.load(std::memory_order_acquire);
+    }
+
+    [[noreturn]] void throw_deadlock();
 
     // One iteration, as asyncio's `_run_once`: poll I/O and timers, then run the callbacks that
     // are ready now; those they make ready wait for the next iteration.
@@ -467,22 +567,71 @@ private:
         const bool have_ready = !ready_.empty();
         if (!have_ready || ticks_since_poll_ >= poll_interval) {
             std::optional<std::chrono::nanoseconds> timeout;
+            bool may_jump = false;
             if (have_ready || stopping_) {
                 timeout = std::chrono::nanoseconds{0};
             } else if (!timers_.empty()) {
-                timeout = std::max(std::chrono::nanoseconds{0},
-                                   std::chrono::nanoseconds{timers_.next_deadline() - time()});
+                if (virtual_time_ && executor_jobs_ == 0) {
+                    // Collect what I/O has to say, then jump if nothing can run.
+                    timeout = std::chrono::nanoseconds{0};
+                    may_jump = true;
+                } else if (!virtual_time_) {
+                    timeout = std::max(std::chrono::nanoseconds{0},
+                                       std::chrono::nanoseconds{timers_.next_deadline() - time()});
+                }
+            } else if (detect_deadlock_ && !pending_tasks_.empty() && !could_wake()) {
+                throw_deadlock();
             }
             poll_io(timeout);
             ticks_since_poll_ = 0;
             drain_threadsafe();
+            if (may_jump && ready_.empty() && !timers_.empty()) {
+                virtual_now_ = std::max(virtual_now_, timers_.next_deadline());
+            }
             fire_due_timers();
         }
         detail::ready_queue batch;
         ready_.take_all(batch);
+        if (debug_) [[unlikely]] {
+            run_batch_timed(batch);
+            return;
+        }
         while (detail::ready_node* node = batch.pop()) {
             ++ticks_since_poll_;
             node->run_(node, true);
+        }
+    }
+
+    // Debug mode: each callback and task step is timed, and a slow one is reported with what
+    // it was (a task's name and where it resumed).
+    void run_batch_timed(detail::ready_queue& batch) {
+        while (detail::ready_node* node = batch.pop()) {
+            ++ticks_since_poll_;
+            std::string what;
+            if (task_hooks_ != nullptr) {
+                try {
+                    what = task_hooks_->describe_step(node);
+                } catch (...) {
+                }
+            }
+            const auto started = clock::now();
+            node->run_(node, true);
+            const auto took = clock::now() - started;
+            if (took >= slow_callback_duration_) report_slow(what, took);
+        }
+    }
+
+    void report_slow(const std::string& what, duration took) noexcept {
+        try {
+            char seconds[32];
+            std::snprintf(seconds, sizeof seconds, "%.3f",
+                          std::chrono::duration<double>(took).count());
+            call_exception_handler(exception_context{
+                "Executing " + (what.empty() ? std::string("a callback") : what) + " took " +
+                    seconds + " seconds",
+                nullptr,
+                {}});
+        } catch (...) {
         }
     }
 
@@ -513,7 +662,7 @@ private:
         detail::intrusive_list<detail::task_link> abandoned;
         while (detail::task_link* link = pending_tasks_.pop_front()) {
             abandoned.push_back(link);
-            abandon_task_(link, false);
+            task_hooks_->abandon(link, false);
         }
         while (detail::ready_node* node = ready_.pop()) node->run_(node, false);
         while (!timers_.empty()) {
@@ -521,7 +670,7 @@ private:
             node->fire_(node, false);
         }
         timers_.shrink();
-        while (detail::task_link* link = abandoned.pop_front()) abandon_task_(link, true);
+        while (detail::task_link* link = abandoned.pop_front()) task_hooks_->abandon(link, true);
         std::lock_guard guard(threadsafe_mutex_);
         threadsafe_queue_.clear();
     }
@@ -558,18 +707,25 @@ private:
     bool stopping_ = false;
     bool closed_ = false;
     bool debug_ = false;
+    bool detect_deadlock_ = false;
+    bool virtual_time_ = false;
+    time_point virtual_now_{};
+    duration slow_callback_duration_ = std::chrono::milliseconds(100);
+    std::thread::id owner_thread_;
 
     detail::task_state_base* current_task_ = nullptr;
     detail::intrusive_list<detail::task_link> pending_tasks_;
-    detail::task_link::abandon_fn abandon_task_ = nullptr;  // set with the first task
+    const detail::task_hooks* task_hooks_ = nullptr;  // set with the first task
     std::uint32_t task_counter_ = 0;
     std::uint64_t callback_counter_ = 0;
 
     exception_handler handler_;
     std::unique_ptr<detail::loop_service>
         services_[static_cast<unsigned>(detail::service_slot::count)];
-    // Sources of work that may arrive from outside the loop (executor jobs, signal handlers).
+    // Sources of work that may arrive from outside the loop (signal handlers...), and executor
+    // jobs in flight (which also hold virtual time still).
     std::size_t outside_work_ = 0;
+    std::size_t executor_jobs_ = 0;
     watch_map readers_;
     watch_map writers_;
 
@@ -607,6 +763,7 @@ protected:
     void wake_io() noexcept override { reactor_.wake(); }
     bool submit_io(io_operation& op) override { return reactor_.submit(op); }
     void cancel_io(io_operation& op) noexcept override { reactor_.cancel(op); }
+    [[nodiscard]] bool io_idle() const noexcept override { return reactor_.idle(); }
     void drain_io() noexcept override {
         reactor_.cancel_all();
         // Cancelled operations complete in the next polls; their completions only schedule
@@ -649,9 +806,12 @@ struct loop_access {
     [[nodiscard]] static task_state_base*& current_task(event_loop& loop) noexcept {
         return loop.current_task_;
     }
-    static void track(event_loop& loop, task_link* link, task_link::abandon_fn abandon) noexcept {
-        loop.abandon_task_ = abandon;
+    static void track(event_loop& loop, task_link* link, const task_hooks& hooks) noexcept {
+        loop.task_hooks_ = &hooks;
         loop.pending_tasks_.push_back(link);
+    }
+    static void check_thread(const event_loop& loop, const char* what) {
+        if (loop.debug_) [[unlikely]] loop.check_thread(what);
     }
     [[nodiscard]] static std::uint32_t next_task_id(event_loop& loop) noexcept {
         return ++loop.task_counter_;
@@ -664,11 +824,17 @@ struct loop_access {
                                                                 service_slot slot) noexcept {
         return loop.services_[static_cast<unsigned>(slot)];
     }
-    /// Counts a source of work from outside the loop (an executor job, a signal handler) in or
-    /// out: while there is one, a loop with nothing else to do is waiting, not deadlocked.
+    /// Counts a source of work from outside the loop (a signal handler) in or out: while there
+    /// is one, a loop with nothing else to do is waiting, not deadlocked.
     static void add_outside_work(event_loop& loop, std::ptrdiff_t delta) noexcept {
         loop.outside_work_ = static_cast<std::size_t>(
             static_cast<std::ptrdiff_t>(loop.outside_work_) + delta);
+    }
+    /// Counts an executor job in or out: like outside work, and virtual time stands still
+    /// while one runs.
+    static void add_executor_job(event_loop& loop, std::ptrdiff_t delta) noexcept {
+        loop.executor_jobs_ = static_cast<std::size_t>(
+            static_cast<std::ptrdiff_t>(loop.executor_jobs_) + delta);
     }
     template <class F>
     static void for_each_pending_task(event_loop& loop, F&& f) {
@@ -801,6 +967,16 @@ inline void event_loop::add_writer(int fd, std::function<void()> callback) {
     add_watch(writers_, fd, POLLOUT, std::move(callback));
 }
 inline bool event_loop::remove_writer(int fd) noexcept { return remove_watch(writers_, fd); }
+
+inline void event_loop::throw_deadlock() {
+    std::string message = "deadlock: no task can run again, and nothing (timer, I/O, executor "
+                          "job, signal handler) can wake one:\n";
+    if (task_hooks_ != nullptr) {
+        message += task_hooks_->wait_summary(*this);
+        message += task_hooks_->call_graph(*this);
+    }
+    throw deadlock_error(message);
+}
 
 inline event_loop& get_running_loop() {
     event_loop* loop = detail::loop_access::running();

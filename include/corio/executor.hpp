@@ -175,19 +175,19 @@ future<std::invoke_result_t<std::decay_t<F>&>> event_loop::run_in_executor(F&& f
     detail::thread_pool& pool = detail::executor_of(*this);
     future<result_type> result = create_future<result_type>();
     auto job = std::make_shared<job_type>(*this, result, std::forward<F>(fn));
-    detail::loop_access::add_outside_work(*this, +1);
+    detail::loop_access::add_executor_job(*this, +1);
     try {
         pool.submit([job]() mutable {
             job->run();
             // The worker gives its reference away, so that the job dies on the loop's thread.
             event_loop& loop = *job->loop;
             loop.call_soon_threadsafe([job = std::move(job)] {
-                detail::loop_access::add_outside_work(*job->loop, -1);
+                detail::loop_access::add_executor_job(*job->loop, -1);
                 job->deliver();
             });
         });
     } catch (...) {
-        detail::loop_access::add_outside_work(*this, -1);
+        detail::loop_access::add_executor_job(*this, -1);
         throw;
     }
     return result;

@@ -108,6 +108,7 @@ private:
 template <class T>
 future<T> event_loop::create_future() {
     if (closed_) throw std::runtime_error("Event loop is closed");
+    if (debug_) [[unlikely]] check_thread("create_future");
     auto* state = new detail::future_state<T>(*this);
     future<T> handle(state);
     state->release();  // the handle holds the only reference

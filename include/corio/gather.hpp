@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <iterator>
 #include <ranges>
 #include <string>
@@ -50,6 +51,14 @@ public:
     gather_state(const gather_state&) = delete;
     gather_state& operator=(const gather_state&) = delete;
     ~gather_state() override { detach_children(); }
+
+    [[nodiscard]] const char* kind() const noexcept override { return "gather"; }
+    void for_each_awaited(
+        const std::function<void(const future_state_base&)>& fn) const override {
+        for (const child_slot& slot : slots_) {
+            if (!slot.state->done()) fn(*slot.state);
+        }
+    }
 
     /// Cancelling a gather cancels every child that is not done; the gather then ends cancelled
     /// once all of them have finished.

@@ -344,7 +344,7 @@ public:
     public:
         template <class U>
         put_awaiter(basic_queue& q, U&& item)
-            : sync_waiter(&cancel), queue_(&q), item_(std::forward<U>(item)) {}
+            : sync_waiter(sync_ops<&cancel>), queue_(&q), item_(std::forward<U>(item)) {}
         ~put_awaiter() {
             // A frame destroyed while admitted (the loop closing): its slot goes on.
             if (is(status::granted) && linked()) {
@@ -407,7 +407,7 @@ public:
     /// The awaiter of `get()`: receives the item, in the getting task's frame.
     class get_awaiter : public detail::sync_waiter {
     public:
-        explicit get_awaiter(basic_queue& q) noexcept : sync_waiter(&cancel), queue_(&q) {}
+        explicit get_awaiter(basic_queue& q) noexcept : sync_waiter(sync_ops<&cancel>), queue_(&q) {}
         ~get_awaiter() {
             // A frame destroyed while an item was on its way to it (the loop closing): the item
             // goes back, or is dropped if it cannot be stored.
@@ -477,7 +477,7 @@ public:
     /// The awaiter of `join()`.
     class join_awaiter : public detail::sync_waiter {
     public:
-        explicit join_awaiter(basic_queue& q) noexcept : sync_waiter(&cancel), queue_(&q) {}
+        explicit join_awaiter(basic_queue& q) noexcept : sync_waiter(sync_ops<&cancel>), queue_(&q) {}
 
         [[nodiscard]] bool await_ready() const noexcept { return queue_->unfinished_ == 0; }
 

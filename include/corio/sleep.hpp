@@ -7,6 +7,7 @@
 #include "corio/event_loop.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <coroutine>
 #include <string>
 
@@ -20,7 +21,7 @@ class sleep_awaiter : public timer_node, public cancellable_wait {
 public:
     // Until it suspends, the awaiter keeps the delay where the deadline will go.
     explicit sleep_awaiter(loop_clock::duration delay) noexcept
-        : timer_node(&fire), cancellable_wait(&cancel) {
+        : timer_node(&fire), cancellable_wait(ops<&cancel, &describe>) {
         when_ = loop_clock::time_point(delay);
     }
     sleep_awaiter(const sleep_awaiter&) = delete;
@@ -74,6 +75,14 @@ private:
             self->task_->schedule();
         }
         return false;
+    }
+
+    static void describe(const cancellable_wait* wait, wait_description& description) {
+        const auto* self = static_cast<const sleep_awaiter*>(wait);
+        const auto left = std::chrono::duration<double>(self->when_ - self->task_->loop().time());
+        char text[64];
+        std::snprintf(text, sizeof text, "corio::sleep, due in %.3f s", left.count());
+        description.what = text;
     }
 
     // The deadline of a sleep that a cancellation cut short.

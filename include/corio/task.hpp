@@ -3,6 +3,7 @@
 /// `corio::task<T>`: a coroutine scheduled to run on its own (asyncio's `Task`), with
 /// `create_task`, `current_task` and `all_tasks`.
 
+#include "corio/call_graph.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/state_handle.hpp"
 #include "corio/detail/task_state.hpp"
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -132,15 +134,18 @@ private:
 };
 
 template <class T>
-task<T> event_loop::create_task(coro<T> body, std::string name) {
+task<T> event_loop::create_task(coro<T> body, std::string name, detail::await_site where) {
     if (closed_) throw std::runtime_error("Event loop is closed");
     if (!body) throw std::invalid_argument("create_task: empty coro");
-    auto* state = new detail::task_state<T>(*this, std::move(name));
+    if (debug_) [[unlikely]] check_thread("create_task");
+    std::unique_ptr<detail::task_state<T>> owned(new detail::task_state<T>(*this, std::move(name)));
+    if (debug_) [[unlikely]] owned->set_created_at(where);
+    auto* state = owned.release();
     // Only now that nothing can throw does the task take the frame over.
     auto frame = body.release();
     state->adopt_body(frame);
     frame.promise().set_owner(state);
-    detail::loop_access::track(*this, state, &detail::task_state_base::abandon);
+    detail::loop_access::track(*this, state, detail::task_layer_hooks);
     ready_.push(state);
     // The state's first reference is the loop's, held while the task is pending.
     return task<T>(state);
@@ -201,8 +206,9 @@ std::ostream& operator<<(std::ostream& out, const task<T>& t) {
 /// Wraps `body` in a task on the running loop and schedules it (asyncio's `create_task`).
 /// Throws `std::runtime_error` when no loop runs in this thread.
 template <class T>
-task<T> create_task(coro<T> body, std::string name = {}) {
-    return get_running_loop().create_task(std::move(body), std::move(name));
+task<T> create_task(coro<T> body, std::string name = {},
+                    detail::await_site where = detail::await_site::current()) {
+    return get_running_loop().create_task(std::move(body), std::move(name), where);
 }
 
 /// The task running now; an empty handle outside a task.

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 namespace corio::detail {
 
 class future_state_base;
+class task_state_base;
 
 /// Someone to tell when a future completes: a task waiting in its frame, a done callback, a
 /// combinator. `notify_(l, state, false)` discards it instead (the state is going away).
@@ -98,6 +100,17 @@ public:
             }
         }
         return exception_;
+    }
+
+    // -- For dumps of the loop's tasks (call_graph.hpp) --------------------------------------
+
+    /// The task behind this state, if it is one.
+    [[nodiscard]] virtual const task_state_base* as_task() const noexcept { return nullptr; }
+    /// What this state is, as dumps name it: "future", "gather"...
+    [[nodiscard]] virtual const char* kind() const noexcept { return "future"; }
+    /// Calls `fn` with each state this one waits for (a gather's children).
+    virtual void for_each_awaited(const std::function<void(const future_state_base&)>& fn) const {
+        (void)fn;
     }
 
     /// asyncio's `Future.cancel`: completes a pending future as cancelled. Tasks override it.

@@ -19,7 +19,7 @@ namespace corio::detail {
 template <class Owner>
 class grant_awaiter : public sync_waiter {
 public:
-    explicit grant_awaiter(Owner& owner) noexcept : sync_waiter(&cancel), owner_(&owner) {}
+    explicit grant_awaiter(Owner& owner) noexcept : sync_waiter(sync_ops<&cancel>), owner_(&owner) {}
     grant_awaiter(const grant_awaiter&) = delete;
     grant_awaiter& operator=(const grant_awaiter&) = delete;
     ~grant_awaiter() {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <coroutine>
 #include <string>
+#include <string_view>
 
 namespace corio::detail {
 
@@ -21,7 +22,7 @@ namespace corio::detail {
 /// so that no byte read or written is lost.
 class io_awaiter : public io_operation, public cancellable_wait {
 public:
-    io_awaiter(io_opcode code, int descriptor) noexcept : cancellable_wait(&cancel) {
+    io_awaiter(io_opcode code, int descriptor) noexcept : cancellable_wait(ops<&cancel, &describe>) {
         opcode = code;
         fd = descriptor;
         complete_ = &on_complete;
@@ -60,6 +61,12 @@ private:
         auto* self = static_cast<io_awaiter*>(wait);
         loop_access::cancel_io(self->task_->loop(), *self);
         return false;
+    }
+
+    static void describe(const cancellable_wait* wait, wait_description& description) {
+        const auto* self = static_cast<const io_awaiter*>(wait);
+        description.what = std::string("I/O ") + opcode_name(self->opcode) + " on fd " +
+                           std::to_string(self->fd);
     }
 
     task_state_base* task_ = nullptr;

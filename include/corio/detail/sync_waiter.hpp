@@ -32,7 +32,16 @@ class sync_waiter : public list_node, public cancellable_wait {
 public:
     enum class status : std::uint8_t { idle, waiting, granted, denied };
 
-    explicit sync_waiter(cancel_fn cancel) noexcept : cancellable_wait(cancel) {}
+    // Dumps show the name given to `bind`.
+    static void describe(const cancellable_wait* wait, wait_description& description) {
+        description.what = static_cast<const sync_waiter*>(wait)->what_;
+    }
+
+    /// `Cancel` withdraws the waiter (see `withdraw`).
+    template <cancel_fn Cancel>
+    static constexpr operations sync_ops{Cancel, &describe};
+
+    explicit sync_waiter(const operations& operations) noexcept : cancellable_wait(operations) {}
     sync_waiter(const sync_waiter&) = delete;
     sync_waiter& operator=(const sync_waiter&) = delete;
     // The derived awaiter settles what it holds first; this only leaves whatever list it is in.
@@ -45,6 +54,7 @@ public:
     /// must not suspend (`await_resume` then throws it).
     [[nodiscard]] bool bind(const char* what) {
         task_ = &task_state_base::current(what);
+        what_ = what;
         return task_->cancel_pending();
     }
 
@@ -123,6 +133,7 @@ public:
 
     /// Null when the awaiter completed without suspending (`await_ready` was true).
     task_state_base* task_ = nullptr;
+    const char* what_ = "";
     status status_ = status::idle;
 };
 

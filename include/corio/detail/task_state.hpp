@@ -19,15 +19,41 @@
 
 namespace corio::detail {
 
+/// What a suspended task waits for, as a dump of the loop's tasks shows it.
+struct wait_description {
+    /// "sleep", "I/O recv on fd 7", "corio::lock::acquire"...
+    std::string what;
+    /// The future or task waited for, if the wait is on one.
+    const future_state_base* awaits = nullptr;
+};
+
 /// The one wait a suspended task is in, registered by the awaiter that suspended it, so that
-/// `cancel()` can withdraw it. `cancel_(w, message)` withdraws the wait; it returns true when the
-/// wait itself delivers the cancellation (a cancelled awaited future), false when the task must
-/// be woken with `cancelled_error` (the hook then has made sure it is woken). A hook may be
-/// called more than once for one wait (each `cancel()` calls it) and must tolerate that.
+/// `cancel()` can withdraw it and a dump can say what the task waits for.
+///
+/// An awaiter passes its two hooks as `cancellable_wait(ops<&cancel, &describe>)`, where
+/// `static bool cancel(cancellable_wait*, const std::string&)` and
+/// `static void describe(const cancellable_wait*, wait_description&)`.
+///
+/// `cancel_wait(message)` withdraws the wait; it returns true when the wait itself delivers the
+/// cancellation (a cancelled awaited future), false when the task must be woken with
+/// `cancelled_error` (the hook then has made sure it is woken). A hook may be called more than
+/// once for one wait (each `cancel()` calls it) and must tolerate that.
 struct cancellable_wait {
     using cancel_fn = bool (*)(cancellable_wait*, const std::string& message);
-    explicit cancellable_wait(cancel_fn cancel) noexcept : cancel_(cancel) {}
-    cancel_fn cancel_;
+    using describe_fn = void (*)(const cancellable_wait*, wait_description&);
+    struct operations {
+        cancel_fn cancel;
+        describe_fn describe;
+    };
+    /// One table per kind of awaiter: `cancellable_wait(ops<&cancel, &describe>)`.
+    template <cancel_fn Cancel, describe_fn Describe>
+    static constexpr operations ops{Cancel, Describe};
+
+    explicit cancellable_wait(const operations& operations) noexcept : ops_(&operations) {}
+    bool cancel_wait(const std::string& message) { return ops_->cancel(this, message); }
+    void describe_wait(wait_description& description) const { ops_->describe(this, description); }
+
+    const operations* ops_;
 };
 
 class task_state_base : public future_state_base, public ready_node, public task_link {
@@ -45,6 +71,30 @@ public:
 
     /// Takes over the body's frame, which will run at the task's first step.
     void adopt_body(std::coroutine_handle<> body) noexcept { body_ = body; }
+
+    // -- For dumps of the loop's tasks (call_graph.hpp) --------------------------------------
+
+    [[nodiscard]] const task_state_base* as_task() const noexcept override { return this; }
+    [[nodiscard]] const char* kind() const noexcept override { return "task"; }
+    /// The wait the task is suspended in (null while it runs, or in a wait with nothing to
+    /// withdraw, such as `sleep(0)`).
+    [[nodiscard]] const cancellable_wait* current_wait() const noexcept { return wait_; }
+    /// Whether the body has started (a task not started yet has no await chain).
+    [[nodiscard]] bool started() const noexcept { return static_cast<bool>(resume_at_); }
+    /// Whether the task is in the ready queue.
+    [[nodiscard]] bool scheduled() const noexcept { return scheduled_; }
+    /// The body's promise, while the body exists: the top of the task's await chain.
+    [[nodiscard]] virtual const coro_promise_base* body_promise() const noexcept = 0;
+    /// Where `create_task` was called, recorded in debug mode only.
+    [[nodiscard]] await_site created_at() const noexcept {
+        return extras_ ? extras_->created_at : await_site{};
+    }
+    void set_created_at(await_site where) { extras().created_at = where; }
+
+    /// The task behind a ready node, if the node is a task's.
+    [[nodiscard]] static const task_state_base* from_ready_node(const ready_node* node) noexcept {
+        return node->run_ == &step ? static_cast<const task_state_base*>(node) : nullptr;
+    }
 
     /// The task running now on the running loop; throws `std::runtime_error` outside a task.
     [[nodiscard]] static task_state_base& current(const char* what) {
@@ -81,7 +131,7 @@ public:
         // The wait stays registered (asyncio keeps `_fut_waiter`): an awaited task may ignore the
         // cancellation, and a second request must reach it too. Every hook tolerates being
         // called again.
-        if (wait_ != nullptr && wait_->cancel_(wait_, message)) return true;
+        if (wait_ != nullptr && wait_->cancel_wait(message)) return true;
         must_cancel_ = true;
         return true;
     }
@@ -134,6 +184,8 @@ public:
     }
 
 protected:
+    [[nodiscard]] std::coroutine_handle<> body() const noexcept { return body_; }
+
     // Called when the body has finished and its result (or exception) has been taken.
     void finish_body(std::exception_ptr error) noexcept {
         body_ = nullptr;
@@ -160,6 +212,7 @@ private:
     struct extra_fields {
         std::string name;
         std::string cancel_message;
+        await_site created_at;
     };
 
     extra_fields& extras() {
@@ -187,7 +240,15 @@ private:
     }
 
     void report_unretrieved() noexcept override {
-        report(exception_context{"Task exception was never retrieved", exception_, name()});
+        report(exception_context{"Task exception was never retrieved" + creation_note(),
+                                 exception_, name()});
+    }
+
+    // " (created at file:line in f)" when the creation site is known (debug mode).
+    [[nodiscard]] std::string creation_note() const {
+        const await_site site = created_at();
+        if (!site.known()) return {};
+        return std::string(" (created at ") + site.file + ':' + std::to_string(site.line) + ')';
     }
 
     static void step(ready_node* node, bool run) noexcept {
@@ -224,8 +285,12 @@ public:
             return;
         }
         if (self->loop_->get_debug()) {
-            self->report(exception_context{"Task was destroyed but it is pending!", nullptr,
-                                           self->name()});
+            try {
+                self->report(exception_context{
+                    "Task was destroyed but it is pending!" + self->creation_note(), nullptr,
+                    self->name()});
+            } catch (...) {
+            }
         }
         if (std::coroutine_handle<> body = std::exchange(self->body_, nullptr)) body.destroy();
         try {
@@ -253,6 +318,11 @@ template <class T>
 class task_state final : public task_state_base, public value_slot<T> {
 public:
     using task_state_base::task_state_base;
+
+    [[nodiscard]] const coro_promise_base* body_promise() const noexcept override {
+        if (!body()) return nullptr;
+        return &std::coroutine_handle<coro_promise<T>>::from_address(body().address()).promise();
+    }
 
 private:
     void on_body_done(std::coroutine_handle<> body) noexcept override {
@@ -349,7 +419,7 @@ template <class T, class State, result_mode Mode>
 class future_awaiter : public listener, public cancellable_wait {
 public:
     explicit future_awaiter(State& state) noexcept
-        : listener(&notify), cancellable_wait(&cancel), state_(&state) {}
+        : listener(&notify), cancellable_wait(ops<&cancel, &describe>), state_(&state) {}
     future_awaiter(const future_awaiter&) = delete;
     future_awaiter& operator=(const future_awaiter&) = delete;
     ~future_awaiter() { list_node::unlink(); }
@@ -392,6 +462,10 @@ private:
 
     static bool cancel(cancellable_wait* w, const std::string& message) {
         return static_cast<future_awaiter*>(w)->state_->cancel(message);
+    }
+
+    static void describe(const cancellable_wait* w, wait_description& description) {
+        description.awaits = static_cast<const future_awaiter*>(w)->state_;
     }
 
     State* state_;

@@ -24,6 +24,23 @@ enum class io_opcode : std::uint8_t {
     fsync,    ///< fsync(fd), or fdatasync when `flags` is `fsync_data_only`; blocks on epoll
 };
 
+/// The opcode's name, as dumps show it: "recv", "poll"...
+[[nodiscard]] constexpr const char* opcode_name(io_opcode opcode) noexcept {
+    switch (opcode) {
+    case io_opcode::read: return "read";
+    case io_opcode::write: return "write";
+    case io_opcode::recv: return "recv";
+    case io_opcode::send: return "send";
+    case io_opcode::accept: return "accept";
+    case io_opcode::connect: return "connect";
+    case io_opcode::poll: return "poll";
+    case io_opcode::recvmsg: return "recvmsg";
+    case io_opcode::sendmsg: return "sendmsg";
+    case io_opcode::fsync: return "fsync";
+    }
+    return "?";
+}
+
 /// `io_operation::flags` of an `io_opcode::fsync` that only needs the data on disk.
 inline constexpr int fsync_data_only = 1;
 
