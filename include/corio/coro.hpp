@@ -370,11 +370,14 @@ private:
 
     void destroy() noexcept {
         if (handle_) {
-            if (!handle_.promise().started() && detail::never_awaited_reporter != nullptr)
-                [[unlikely]] {
-                detail::never_awaited_reporter(handle_.promise());
-            }
+            if (!handle_.promise().started()) [[unlikely]] report_never_awaited();
             handle_.destroy();
+        }
+    }
+
+    [[gnu::cold]] [[gnu::noinline]] void report_never_awaited() const noexcept {
+        if (detail::never_awaited_reporter != nullptr) {
+            detail::never_awaited_reporter(handle_.promise());
         }
     }
 

@@ -133,6 +133,11 @@ public:
     readiness_watch& operator=(const readiness_watch&) = delete;
 
     void set_callback(std::function<void()> callback) { callback_ = std::move(callback); }
+    /// A background watch (corio's own, e.g. a signalfd) does not count as something that could
+    /// wake a task, for deadlock detection.
+    void set_background(bool background) noexcept { background_ = background; }
+    [[nodiscard]] bool background() const noexcept { return background_; }
+    [[nodiscard]] bool in_flight() const noexcept { return in_flight_; }
     void start();
     /// Stops watching. Returns true if the watch may be deleted now; otherwise it deletes
     /// itself once its operation or its queued callback is done.
@@ -150,6 +155,7 @@ private:
     bool in_flight_ = false;
     bool queued_ = false;
     bool stopped_ = false;
+    bool background_ = false;
 };
 
 /// Something the loop owns for a higher layer (the executor, the signal handlers): created on
@@ -319,7 +325,7 @@ public:
     /// `where` is the caller's site, kept in debug mode for reports about the task.
     template <class T>
     task<T> create_task(coro<T> body, std::string name = {},
-                        detail::await_site where = detail::await_site::current());
+                        detail::site_record where = detail::site_record::current());
     template <class T = void>
     future<T> create_future();
 
@@ -496,8 +502,9 @@ protected:
     virtual void cancel_io(io_operation& op) noexcept = 0;
     /// Withdraws every I/O operation and waits until the kernel holds none.
     virtual void drain_io() noexcept = 0;
-    /// Whether no I/O operation is in flight.
-    [[nodiscard]] virtual bool io_idle() const noexcept = 0;
+    /// How many I/O operations are in flight (a reactor that cannot count says 0 when idle,
+    /// else as many as there could be).
+    [[nodiscard]] virtual std::size_t io_in_flight() const noexcept = 0;
 
 private:
     friend struct detail::loop_access;
@@ -530,7 +537,7 @@ private:
         detail::never_awaited_reporter = nullptr;
     }
 
-    void check_thread(const char* what) const {
+    [[gnu::cold]] void check_thread(const char* what) const {
         if (running_ && std::this_thread::get_id() != owner_thread_) {
             throw std::runtime_error(std::string("Non-thread-safe operation ") + what +
                                      " invoked on an event loop other than the current one");
@@ -553,43 +560,31 @@ private:
     }
 
     // Whether anything could still make a task runnable: a timer, I/O in flight (readers and
-    // writers are I/O), an executor job, a signal handler, a call from another thread.
+    // writers are I/O) other than corio's own background watches (a signalfd), an executor
+    // job, a signal handler, a call from another thread.
     [[nodiscard]] bool could_wake() const noexcept {
-        return !timers_.empty() || !io_idle() || outside_work_ > 0 || executor_jobs_ > 0 ||
-               threadsafe_pending_.load(std::memory_order_acquire);
+        return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 ||
+               threadsafe_pending_.load(std::memory_order_acquire) ||
+               io_in_flight() > background_watches_in_flight();
     }
 
-    [[noreturn]] void throw_deadlock();
+    [[nodiscard]] std::size_t background_watches_in_flight() const noexcept {
+        std::size_t count = 0;
+        for (const watch_map* watches : {&readers_, &writers_}) {
+            for (const auto& entry : *watches) {
+                if (entry.second->background() && entry.second->in_flight()) ++count;
+            }
+        }
+        return count;
+    }
+
+    [[noreturn]] [[gnu::cold]] void throw_deadlock();
 
     // One iteration, as asyncio's `_run_once`: poll I/O and timers, then run the callbacks that
     // are ready now; those they make ready wait for the next iteration.
     void run_once() {
         const bool have_ready = !ready_.empty();
-        if (!have_ready || ticks_since_poll_ >= poll_interval) {
-            std::optional<std::chrono::nanoseconds> timeout;
-            bool may_jump = false;
-            if (have_ready || stopping_) {
-                timeout = std::chrono::nanoseconds{0};
-            } else if (!timers_.empty()) {
-                if (virtual_time_ && executor_jobs_ == 0) {
-                    // Collect what I/O has to say, then jump if nothing can run.
-                    timeout = std::chrono::nanoseconds{0};
-                    may_jump = true;
-                } else if (!virtual_time_) {
-                    timeout = std::max(std::chrono::nanoseconds{0},
-                                       std::chrono::nanoseconds{timers_.next_deadline() - time()});
-                }
-            } else if (detect_deadlock_ && !pending_tasks_.empty() && !could_wake()) {
-                throw_deadlock();
-            }
-            poll_io(timeout);
-            ticks_since_poll_ = 0;
-            drain_threadsafe();
-            if (may_jump && ready_.empty() && !timers_.empty()) {
-                virtual_now_ = std::max(virtual_now_, timers_.next_deadline());
-            }
-            fire_due_timers();
-        }
+        if (!have_ready || ticks_since_poll_ >= poll_interval) poll_and_fire_timers(have_ready);
         detail::ready_queue batch;
         ready_.take_all(batch);
         if (debug_) [[unlikely]] {
@@ -602,9 +597,35 @@ private:
         }
     }
 
+    void poll_and_fire_timers(bool have_ready) {
+        std::optional<std::chrono::nanoseconds> timeout;
+        bool may_jump = false;
+        if (have_ready || stopping_) {
+            timeout = std::chrono::nanoseconds{0};
+        } else if (!timers_.empty()) {
+            if (!virtual_time_) [[likely]] {
+                timeout = std::max(std::chrono::nanoseconds{0},
+                                   std::chrono::nanoseconds{timers_.next_deadline() - time()});
+            } else if (executor_jobs_ == 0) {
+                // Collect what I/O has to say, then jump if nothing can run.
+                timeout = std::chrono::nanoseconds{0};
+                may_jump = true;
+            }
+        } else if (detect_deadlock_ && !pending_tasks_.empty() && !could_wake()) {
+            throw_deadlock();
+        }
+        poll_io(timeout);
+        ticks_since_poll_ = 0;
+        drain_threadsafe();
+        if (may_jump && ready_.empty() && !timers_.empty()) {
+            virtual_now_ = std::max(virtual_now_, timers_.next_deadline());
+        }
+        fire_due_timers();
+    }
+
     // Debug mode: each callback and task step is timed, and a slow one is reported with what
     // it was (a task's name and where it resumed).
-    void run_batch_timed(detail::ready_queue& batch) {
+    [[gnu::cold]] [[gnu::noinline]] void run_batch_timed(detail::ready_queue& batch) {
         while (detail::ready_node* node = batch.pop()) {
             ++ticks_since_poll_;
             std::string what;
@@ -763,7 +784,13 @@ protected:
     void wake_io() noexcept override { reactor_.wake(); }
     bool submit_io(io_operation& op) override { return reactor_.submit(op); }
     void cancel_io(io_operation& op) noexcept override { reactor_.cancel(op); }
-    [[nodiscard]] bool io_idle() const noexcept override { return reactor_.idle(); }
+    [[nodiscard]] std::size_t io_in_flight() const noexcept override {
+        if constexpr (requires { reactor_.in_flight_count(); }) {
+            return reactor_.in_flight_count();
+        } else {
+            return reactor_.idle() ? 0 : static_cast<std::size_t>(-1);
+        }
+    }
     void drain_io() noexcept override {
         reactor_.cancel_all();
         // Cancelled operations complete in the next polls; their completions only schedule
@@ -809,6 +836,11 @@ struct loop_access {
     static void track(event_loop& loop, task_link* link, const task_hooks& hooks) noexcept {
         loop.task_hooks_ = &hooks;
         loop.pending_tasks_.push_back(link);
+    }
+    /// `add_reader` for corio's own watches (see `readiness_watch::set_background`).
+    static void add_background_reader(event_loop& loop, int fd, std::function<void()> callback) {
+        loop.add_reader(fd, std::move(callback));
+        loop.readers_.at(fd)->set_background(true);
     }
     static void check_thread(const event_loop& loop, const char* what) {
         if (loop.debug_) [[unlikely]] loop.check_thread(what);

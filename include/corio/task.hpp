@@ -134,12 +134,12 @@ private:
 };
 
 template <class T>
-task<T> event_loop::create_task(coro<T> body, std::string name, detail::await_site where) {
+task<T> event_loop::create_task(coro<T> body, std::string name, detail::site_record where) {
     if (closed_) throw std::runtime_error("Event loop is closed");
     if (!body) throw std::invalid_argument("create_task: empty coro");
     if (debug_) [[unlikely]] check_thread("create_task");
     std::unique_ptr<detail::task_state<T>> owned(new detail::task_state<T>(*this, std::move(name)));
-    if (debug_) [[unlikely]] owned->set_created_at(where);
+    if (debug_) [[unlikely]] owned->set_created_at(detail::to_await_site(where));
     auto* state = owned.release();
     // Only now that nothing can throw does the task take the frame over.
     auto frame = body.release();
@@ -207,7 +207,7 @@ std::ostream& operator<<(std::ostream& out, const task<T>& t) {
 /// Throws `std::runtime_error` when no loop runs in this thread.
 template <class T>
 task<T> create_task(coro<T> body, std::string name = {},
-                    detail::await_site where = detail::await_site::current()) {
+                    detail::site_record where = detail::site_record::current()) {
     return get_running_loop().create_task(std::move(body), std::move(name), where);
 }
 

@@ -23,7 +23,7 @@ public:
     /// A thread keeps at most this much memory in its free lists.
     static constexpr std::size_t max_cached_bytes = std::size_t{64} << 20;
 
-    [[nodiscard]] static void* allocate(std::size_t size) {
+    [[nodiscard]] [[gnu::always_inline]] static void* allocate(std::size_t size) {
         auto& s = state_;
         ++s.live;
         if constexpr (!config::address_sanitizer) {
@@ -40,7 +40,7 @@ public:
         return ::operator new(size);
     }
 
-    static void deallocate(void* p, std::size_t size) noexcept {
+    [[gnu::always_inline]] static void deallocate(void* p, std::size_t size) noexcept {
         auto& s = state_;
         --s.live;
         if constexpr (!config::address_sanitizer) {
@@ -120,8 +120,10 @@ private:
 
 /// Gives a class (a coroutine promise or a task state) the recycling allocator.
 struct recycled {
-    static void* operator new(std::size_t size) { return frame_allocator::allocate(size); }
-    static void operator delete(void* p, std::size_t size) noexcept {
+    [[gnu::always_inline]] static void* operator new(std::size_t size) {
+        return frame_allocator::allocate(size);
+    }
+    [[gnu::always_inline]] static void operator delete(void* p, std::size_t size) noexcept {
         frame_allocator::deallocate(p, size);
     }
 };

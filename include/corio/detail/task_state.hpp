@@ -97,7 +97,7 @@ public:
     }
 
     /// The task running now on the running loop; throws `std::runtime_error` outside a task.
-    [[nodiscard]] static task_state_base& current(const char* what) {
+    [[nodiscard]] [[gnu::always_inline]] static task_state_base& current(const char* what) {
         event_loop* loop = loop_access::running();
         task_state_base* task = loop != nullptr ? loop_access::current_task(*loop) : nullptr;
         if (task == nullptr) {

@@ -89,6 +89,14 @@ public:
 
     /// True when no operation is in flight or awaiting its completion call.
     [[nodiscard]] bool idle() const noexcept { return waiting_ == 0 && completed_first_ == nullptr; }
+    /// How many operations are in flight (waiting, or completed and not yet delivered).
+    [[nodiscard]] std::size_t in_flight_count() const noexcept {
+        std::size_t count = waiting_;
+        for (const io_operation* op = completed_first_; op != nullptr; op = op->reactor_next_) {
+            ++count;
+        }
+        return count;
+    }
 
     std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) {
         if (completed_first_ != nullptr) timeout = std::chrono::nanoseconds{0};

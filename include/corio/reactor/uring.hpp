@@ -123,6 +123,8 @@ public:
 
     /// True when no operation is in flight.
     [[nodiscard]] bool idle() const noexcept { return in_flight_first_ == nullptr; }
+    /// How many operations are in flight.
+    [[nodiscard]] std::size_t in_flight_count() const noexcept { return in_flight_count_; }
 
     std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) {
         if (!wake_armed_) arm_wake();
@@ -181,6 +183,7 @@ private:
         op.reactor_next_ = in_flight_first_;
         if (in_flight_first_ != nullptr) in_flight_first_->reactor_prev_ = &op;
         in_flight_first_ = &op;
+        ++in_flight_count_;
     }
 
     void unlink_in_flight(io_operation& op) noexcept {
@@ -189,6 +192,7 @@ private:
         if (op.reactor_next_ != nullptr) op.reactor_next_->reactor_prev_ = op.reactor_prev_;
         op.reactor_next_ = op.reactor_prev_ = nullptr;
         op.reactor_state_ = idle_state;
+        --in_flight_count_;
     }
 
     void arm_wake() noexcept {
@@ -224,6 +228,7 @@ private:
     io_uring ring_{};
     detail::unique_fd wake_fd_;
     io_operation* in_flight_first_ = nullptr;
+    std::size_t in_flight_count_ = 0;
     std::uint64_t wake_count_ = 0;
     std::uint64_t syscalls_ = 0;
     bool wake_armed_ = false;

@@ -1,0 +1,26 @@
+#pragma once
+/// \file
+/// Stepping virtual time by hand (Tokio's `time::advance`), for tests run with
+/// `run(main, {.virtual_time = true})` or `event_loop::set_virtual_time(true)`.
+
+#include "corio/coro.hpp"
+#include "corio/event_loop.hpp"
+#include "corio/sleep.hpp"
+
+#include <chrono>
+
+namespace corio {
+
+/// Moves the running loop's virtual clock `delta` forward and returns once every timer due by
+/// then has fired and the tasks it woke have run a step. `std::logic_error` unless the loop
+/// runs on virtual time.
+template <class Rep, class Period>
+coro<> advance(std::chrono::duration<Rep, Period> delta) {
+    get_running_loop().advance_time(std::chrono::ceil<event_loop::duration>(delta));
+    // The first yield lets the loop fire the due timers (their tasks queue up behind this
+    // one); the second lets those tasks run before this one goes on.
+    co_await sleep(std::chrono::seconds(0));
+    co_await sleep(std::chrono::seconds(0));
+}
+
+} // namespace corio
