@@ -12,6 +12,7 @@
 #include "corio/event.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/executor.hpp"
+#include "corio/file.hpp"
 #include "corio/future.hpp"
 #include "corio/gather.hpp"
 #include "corio/guard.hpp"
@@ -32,4 +33,5 @@
 #include "corio/task_group.hpp"
 #include "corio/timeout.hpp"
 #include "corio/unique_fd.hpp"
+#include "corio/virtual_time.hpp"
 #include "corio/wait.hpp"

@@ -47,7 +47,10 @@ public:
         std::unique_lock guard(mutex_);
         if (stopping_) throw std::runtime_error("the executor is shut down");
         jobs_.push_back(std::move(job));
-        if (idle_ > 0 || workers_.size() >= max_workers_) {
+        // Each idle worker is promised one job: a burst of jobs starts new workers (up to the
+        // maximum) rather than queueing behind a single idle one, as Python's pool does.
+        if (idle_ > promised_ || workers_.size() >= max_workers_) {
+            if (idle_ > promised_) ++promised_;
             guard.unlock();
             wake_.notify_one();
             return;
@@ -101,6 +104,7 @@ private:
             }
             std::function<void()> job = std::move(jobs_.front());
             jobs_.pop_front();
+            if (promised_ > 0) --promised_;  // whoever takes it, that job's promise is kept
             guard.unlock();
             job();  // never throws: jobs catch what they run
             job = nullptr;
@@ -114,6 +118,7 @@ private:
     std::deque<std::function<void()>> jobs_;
     std::vector<std::thread> workers_;
     std::size_t idle_ = 0;
+    std::size_t promised_ = 0;  // queued jobs counted on an idle worker (at most idle_)
     bool stopping_ = false;
 };
 
@@ -151,6 +156,15 @@ struct executor_job {
     void deliver() {
         if (result.done()) return;  // cancelled meanwhile
         if (error) {
+            try {
+                std::rethrow_exception(error);
+            } catch (const cancelled_error& cancelled) {
+                // A future cannot hold a cancelled_error: it is cancelled instead, so that the
+                // awaiting task sees cancelled_error, as asyncio's sees CancelledError.
+                result.cancel(cancelled.what());
+                return;
+            } catch (...) {
+            }
             result.set_exception(error);
         } else if constexpr (std::is_void_v<R>) {
             result.set_result();
@@ -195,13 +209,15 @@ future<std::invoke_result_t<std::decay_t<F>&>> event_loop::run_in_executor(F&& f
 
 /// Runs `fn(args...)` on a worker thread of the running loop's executor and waits for it
 /// (asyncio's `to_thread`): `co_await corio::to_thread(parse, text)`. The arguments are
-/// copied (or moved) to the worker; results and exceptions come back to the awaiting task.
+/// copied (or moved) to the worker and passed on as rvalues (`std::ref` for a reference);
+/// results and exceptions come back to the awaiting task.
 template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>
+    requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
 [[nodiscard]] auto to_thread(F&& fn, Args&&... args) {
     return get_running_loop().run_in_executor(
         [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
-            return std::invoke(fn, args...);
+            // Called once: the arguments are handed over, so move-only ones work.
+            return std::invoke(std::move(fn), std::move(args)...);
         });
 }
 
