@@ -25,6 +25,7 @@
 #include "corio/reactor/uring.hpp"
 #include "corio/run.hpp"
 #include "corio/semaphore.hpp"
+#include "corio/signals.hpp"
 #include "corio/shield.hpp"
 #include "corio/sleep.hpp"
 #include "corio/sock.hpp"

@@ -3,15 +3,19 @@
 /// `corio::run`: the entry point (asyncio's `run`), and `new_event_loop` with its choice of
 /// backend.
 
+#include "corio/call_graph.hpp"
 #include "corio/coro.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/reactor/epoll.hpp"
 #include "corio/reactor/uring.hpp"
+#include "corio/signals.hpp"
 #include "corio/task.hpp"
 
 #include <cerrno>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -34,8 +38,16 @@ enum class backend {
 /// Options of `run` and `new_event_loop`.
 struct run_options {
     corio::backend backend = backend::automatic;
-    /// asyncio's debug mode (also `CORIO_DEBUG=1`).
+    /// asyncio's debug mode (also `CORIO_DEBUG=1`): see `event_loop::set_debug`.
     bool debug = false;
+    /// `run` only: when the process receives this signal (e.g. `SIGUSR1`), the call graph of
+    /// every pending task is written to stderr (`dump_tasks`). 0: off.
+    int dump_on_signal = 0;
+    /// A virtual clock (see `event_loop::set_virtual_time`): timers fire in order, at once.
+    bool virtual_time = false;
+    /// Ends a loop that can never make progress again with `deadlock_error` (see
+    /// `event_loop::set_detect_deadlock`). Unset: on in debug mode, off otherwise.
+    std::optional<bool> detect_deadlock{};
 };
 
 namespace detail {
@@ -93,6 +105,8 @@ inline std::unique_ptr<event_loop> make_uring_loop() {
         break;
     }
     loop->set_debug(detail::debug_from_environment(options.debug));
+    if (options.detect_deadlock) loop->set_detect_deadlock(*options.detect_deadlock);
+    loop->set_virtual_time(options.virtual_time);
     return loop;
 }
 
@@ -133,6 +147,29 @@ inline void cancel_remaining_tasks(event_loop& loop) {
 /// (asyncio's `run`). On the way out, tasks still pending are cancelled and allowed to finish,
 /// then the loop is closed: every coroutine frame is gone when `run` returns.
 /// Throws `std::runtime_error` if a loop already runs in this thread.
+///
+/// Ctrl-C, as asyncio.Runner: when `run` is called in the process's main thread and SIGINT has
+/// its default disposition, the first SIGINT cancels the main task (`cancelled_error` with
+/// message "SIGINT"), which may clean up; `run` then throws what the task threw, normally that
+/// `corio::cancelled_error` (asyncio raises KeyboardInterrupt instead). A second SIGINT while
+/// the main task still runs kills the process as SIGINT's default does. A handler the program
+/// installs for SIGINT (`add_signal_handler`, `sigaction`) takes precedence; the default
+/// disposition is back when `run` returns.
+namespace detail {
+
+inline void dump_tasks_on_signal(event_loop& loop, int signo) {
+    loop.add_signal_handler(signo, [&loop] {
+        try {
+            std::cerr << format_call_graph_of(loop) << std::flush;
+        } catch (...) {
+        }
+    });
+    // A dump wakes no task: it must not keep a deadlock from being seen.
+    loop_access::add_outside_work(loop, -1);
+}
+
+} // namespace detail
+
 template <class T>
 T run(coro<T> main, const run_options& options = {}) {
     if (detail::loop_access::running() != nullptr) {
@@ -149,7 +186,12 @@ T run(coro<T> main, const run_options& options = {}) {
             loop.close();
         }
     } close_at_exit{*loop};
-    return loop->run_until_complete(std::move(main));
+    task<T> main_task = loop->create_task(std::move(main));
+    // Ctrl-C cancels the main task while it runs; the previous disposition comes back before
+    // the remaining tasks are cancelled.
+    const auto interrupt = detail::cancel_main_on_sigint(*loop, main_task);
+    if (options.dump_on_signal != 0) detail::dump_tasks_on_signal(*loop, options.dump_on_signal);
+    return loop->run_until_complete(std::move(main_task));
 }
 
 } // namespace corio
