@@ -312,12 +312,14 @@ public:
     }
     [[nodiscard]] bool virtual_time() const noexcept { return virtual_time_; }
 
-    /// Moves the virtual clock `delta` forward; the timers due by then fire in the next
-    /// iteration. `std::logic_error` unless the loop runs on virtual time.
+    /// Moves the virtual clock `delta` forward and fires the timers due by then: what they
+    /// wake is queued behind the callbacks already ready. `std::logic_error` unless the loop
+    /// runs on virtual time.
     void advance_time(duration delta) {
         if (!virtual_time_) throw std::logic_error("advance_time: the loop is not on virtual time");
         if (delta < duration::zero()) throw std::invalid_argument("advance_time: negative delta");
         virtual_now_ += delta;
+        fire_due_timers();
     }
 
     // -- Tasks and futures (defined in task.hpp and future.hpp) ----------------------------

@@ -157,15 +157,14 @@ inline void cancel_remaining_tasks(event_loop& loop) {
 /// disposition is back when `run` returns.
 namespace detail {
 
+// A dump wakes no task: its handler must not keep a deadlock from being seen.
 inline void dump_tasks_on_signal(event_loop& loop, int signo) {
-    loop.add_signal_handler(signo, [&loop] {
+    add_quiet_signal_handler(loop, signo, [&loop] {
         try {
             std::cerr << format_call_graph_of(loop) << std::flush;
         } catch (...) {
         }
     });
-    // A dump wakes no task: it must not keep a deadlock from being seen.
-    loop_access::add_outside_work(loop, -1);
 }
 
 } // namespace detail

@@ -144,13 +144,20 @@ public:
     explicit signal_service(event_loop& loop) noexcept : loop_(loop) { ::sigemptyset(&mask_); }
     ~signal_service() override { shutdown(); }
 
-    void add(int signo, std::function<void()> fn) {
+    /// `wakes_tasks`: whether the handler counts as something that may wake a task, for
+    /// deadlock detection (a user's handler does; corio's own task dump does not).
+    void add(int signo, std::function<void()> fn, bool wakes_tasks = true) {
         auto callback = std::make_shared<std::function<void()>>(std::move(fn));
         if (auto it = handlers_.find(signo); it != handlers_.end()) {
             it->second.callback = std::move(callback);
+            if (it->second.wakes_tasks != wakes_tasks) {
+                loop_access::add_outside_work(loop_, wakes_tasks ? +1 : -1);
+                it->second.wakes_tasks = wakes_tasks;
+            }
             return;
         }
-        auto [it, inserted] = handlers_.emplace(signo, handler{std::move(callback), false});
+        auto [it, inserted] =
+            handlers_.emplace(signo, handler{std::move(callback), false, wakes_tasks});
         sigset_t mask = mask_;
         ::sigaddset(&mask, signo);
         try {
@@ -173,13 +180,14 @@ public:
         ::pthread_sigmask(SIG_BLOCK, &only, &previous);
         it->second.was_blocked = ::sigismember(&previous, signo) == 1;
         mask_ = mask;
-        loop_access::add_outside_work(loop_, +1);
+        if (wakes_tasks) loop_access::add_outside_work(loop_, +1);
     }
 
     bool remove(int signo) noexcept {
         auto it = handlers_.find(signo);
         if (it == handlers_.end()) return false;
         const bool was_blocked = it->second.was_blocked;
+        const bool wakes_tasks = it->second.wakes_tasks;
         handlers_.erase(it);
         ::sigdelset(&mask_, signo);
         if (handlers_.empty()) {
@@ -195,7 +203,7 @@ public:
             ::sigaddset(&only, signo);
             ::pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
         }
-        loop_access::add_outside_work(loop_, -1);
+        if (wakes_tasks) loop_access::add_outside_work(loop_, -1);
         return true;
     }
 
@@ -210,6 +218,7 @@ private:
         // Shared, so that a handler that replaces or removes itself keeps running.
         std::shared_ptr<std::function<void()>> callback;
         bool was_blocked;
+        bool wakes_tasks;
     };
 
     void update_descriptor(const sigset_t& mask) {
@@ -269,6 +278,11 @@ private:
         loop_access::service(loop, service_slot::signals).get());
 }
 
+/// `add_signal_handler` for corio's own handlers that never wake a task (the task dump), so
+/// that they do not hide a deadlock. A later `add_signal_handler` of the same signal replaces it
+/// and counts again.
+inline void add_quiet_signal_handler(event_loop& loop, int signo, std::function<void()> fn);
+
 /// Whether `loop` has a handler for `signo` (installed with `add_signal_handler`).
 [[nodiscard]] inline bool signal_handler_installed(event_loop& loop, int signo) noexcept {
     signal_service* service = find_signal_service(loop);
@@ -315,6 +329,16 @@ inline bool event_loop::remove_signal_handler(int signo) {
 }
 
 namespace detail {
+
+inline void add_quiet_signal_handler(event_loop& loop, int signo, std::function<void()> fn) {
+    if (!catchable_signal(signo)) {
+        throw std::invalid_argument("signal " + std::to_string(signo) + " cannot be handled");
+    }
+    if (loop_access::closed(loop)) throw std::runtime_error("Event loop is closed");
+    auto& slot = loop_access::service(loop, service_slot::signals);
+    if (!slot) slot = std::make_unique<signal_service>(loop);
+    static_cast<signal_service&>(*slot).add(signo, std::move(fn), false);
+}
 
 // The Ctrl-C handling of `corio::run` (asyncio.Runner's `_on_sigint`). A real signal handler,
 // not the signalfd: a second Ctrl-C must work even when the loop is stuck in a callback, and

@@ -39,7 +39,7 @@ public:
 
     /// `Cancel` withdraws the waiter (see `withdraw`).
     template <cancel_fn Cancel>
-    static constexpr operations sync_ops{Cancel, &describe};
+    static constexpr operations sync_ops{Cancel, &describe, nullptr};
 
     explicit sync_waiter(const operations& operations) noexcept : cancellable_wait(operations) {}
     sync_waiter(const sync_waiter&) = delete;

@@ -41,13 +41,17 @@ struct wait_description {
 struct cancellable_wait {
     using cancel_fn = bool (*)(cancellable_wait*, const std::string& message);
     using describe_fn = void (*)(const cancellable_wait*, wait_description&);
+    using withdraw_fn = void (*)(cancellable_wait*);
     struct operations {
         cancel_fn cancel;
         describe_fn describe;
+        /// Optional: stop waiting and wake the task at once (it then sees `cancelled_error`).
+        /// Only waits on a future have it: what breaks a cycle of tasks awaiting each other.
+        withdraw_fn withdraw;
     };
     /// One table per kind of awaiter: `cancellable_wait(ops<&cancel, &describe>)`.
-    template <cancel_fn Cancel, describe_fn Describe>
-    static constexpr operations ops{Cancel, Describe};
+    template <cancel_fn Cancel, describe_fn Describe, withdraw_fn Withdraw = nullptr>
+    static constexpr operations ops{Cancel, Describe, Withdraw};
 
     explicit cancellable_wait(const operations& operations) noexcept : ops_(&operations) {}
     bool cancel_wait(const std::string& message) { return ops_->cancel(this, message); }
@@ -128,11 +132,26 @@ public:
             ++cancel_requests_;
         }
         if (!message.empty() || extras_) extras().cancel_message = message;
+        if (in_cancel_) {
+            // Reached again through its own wait: tasks awaiting each other in a cycle. The
+            // cycle ends here: this task stops waiting and sees `cancelled_error` at once.
+            must_cancel_ = true;
+            if (wait_ != nullptr && wait_->ops_->withdraw != nullptr) wait_->ops_->withdraw(wait_);
+            return true;
+        }
         // The wait stays registered (asyncio keeps `_fut_waiter`): an awaited task may ignore the
         // cancellation, and a second request must reach it too. Every hook tolerates being
         // called again.
-        if (wait_ != nullptr && wait_->cancel_wait(message)) return true;
-        must_cancel_ = true;
+        in_cancel_ = true;
+        bool delivered = false;
+        try {
+            delivered = wait_ != nullptr && wait_->cancel_wait(message);
+        } catch (...) {
+            in_cancel_ = false;
+            throw;
+        }
+        in_cancel_ = false;
+        if (!delivered) must_cancel_ = true;
         return true;
     }
 
@@ -308,8 +327,9 @@ private:
     cancellable_wait* wait_ = nullptr;
     std::unique_ptr<extra_fields> extras_;
     std::uint32_t id_ = 0;
-    std::uint16_t cancel_requests_ = 0;
+    std::uint8_t cancel_requests_ = 0;  // saturates, as nobody nests 255 cancellations
     bool must_cancel_ = false;
+    bool in_cancel_ = false;  // inside `cancel`, which may come back through a cycle of waits
     // Invariant: true exactly while the task's node is in the ready queue.
     bool scheduled_ = true;
 };
@@ -419,7 +439,7 @@ template <class T, class State, result_mode Mode>
 class future_awaiter : public listener, public cancellable_wait {
 public:
     explicit future_awaiter(State& state) noexcept
-        : listener(&notify), cancellable_wait(ops<&cancel, &describe>), state_(&state) {}
+        : listener(&notify), cancellable_wait(ops<&cancel, &describe, &withdraw>), state_(&state) {}
     future_awaiter(const future_awaiter&) = delete;
     future_awaiter& operator=(const future_awaiter&) = delete;
     ~future_awaiter() { list_node::unlink(); }
@@ -466,6 +486,13 @@ private:
 
     static void describe(const cancellable_wait* w, wait_description& description) {
         description.awaits = static_cast<const future_awaiter*>(w)->state_;
+    }
+
+    static void withdraw(cancellable_wait* w) {
+        auto* self = static_cast<future_awaiter*>(w);
+        if (!self->linked()) return;  // already notified: the task is scheduled
+        self->list_node::unlink();
+        self->task_->schedule();
     }
 
     State* state_;
