@@ -11,6 +11,8 @@
 #include <memory>
 #include <type_traits>
 #include <new>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <version>
 
@@ -58,6 +60,45 @@ using site_record = await_site;
     return where;
 }
 #endif
+
+/// The function name a site records, made readable: g++ names the code of a coroutine after its
+/// frame (`void f(f(int)::_Z1fi.Frame*)`); this gives back `f(int)`.
+[[nodiscard]] inline std::string readable_function(const char* raw) {
+    if (raw == nullptr) return "?";
+    std::string_view name(raw);
+    // The return type says nothing a reader needs: `corio::coro<int> f(int)` is `f(int)`.
+    if (name.starts_with("corio::coro<")) {
+        int depth = 0;
+        for (std::size_t i = 0; i < name.size(); ++i) {
+            if (name[i] == '<') {
+                ++depth;
+            } else if (name[i] == '>' && --depth == 0) {
+                if (i + 1 < name.size() && name[i + 1] == ' ') name.remove_prefix(i + 2);
+                break;
+            }
+        }
+    }
+    const std::size_t frame = name.find("::_Z");
+    if (frame == std::string_view::npos || !name.ends_with(".Frame*)")) return std::string(name);
+    // Walk back from "::_Z" to the parenthesis that opens the frame function's parameters.
+    int depth = 0;
+    for (std::size_t i = frame; i-- > 0;) {
+        if (name[i] == ')') {
+            ++depth;
+        } else if (name[i] == '(') {
+            if (depth == 0) return std::string(name.substr(i + 1, frame - i - 1));
+            --depth;
+        }
+    }
+    return std::string(name);
+}
+
+/// "file:line in function", or "" for an unknown site.
+[[nodiscard]] inline std::string format_site(const await_site& site) {
+    if (!site.known()) return {};
+    return std::string(site.file) + ':' + std::to_string(site.line) + " in " +
+           readable_function(site.function);
+}
 
 template <class T>
 inline constexpr bool is_coro = false;

@@ -2,8 +2,10 @@
 /// \file
 /// The exceptions corio throws, mirroring asyncio's.
 
+#include <cstddef>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -67,6 +69,45 @@ private:
 class deadlock_error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+};
+
+/// The stream ended before `readexactly` or `readuntil` found what it wanted (asyncio's
+/// `IncompleteReadError`). `partial()` holds the bytes read before the end, which the reader no
+/// longer has; `expected()` is the size `readexactly` asked for (empty for `readuntil`).
+class incomplete_read_error : public std::runtime_error {
+public:
+    incomplete_read_error(std::string partial, std::optional<std::size_t> expected)
+        : std::runtime_error(describe(partial.size(), expected)),
+          partial_(std::make_shared<const std::string>(std::move(partial))),
+          expected_(expected) {}
+
+    [[nodiscard]] const std::string& partial() const noexcept { return *partial_; }
+    [[nodiscard]] std::optional<std::size_t> expected() const noexcept { return expected_; }
+
+private:
+    static std::string describe(std::size_t got, std::optional<std::size_t> expected) {
+        return std::to_string(got) + " bytes read on a total of " +
+               (expected ? std::to_string(*expected) : std::string("undefined")) +
+               " expected bytes";
+    }
+
+    // Shared so that copying the exception never throws.
+    std::shared_ptr<const std::string> partial_;
+    std::optional<std::size_t> expected_;
+};
+
+/// `readuntil` or `readline` went past the reader's buffer limit before finding the separator
+/// (asyncio's `LimitOverrunError`). `consumed()` is the number of bytes to consume to get past
+/// the offending data, as asyncio reports it.
+class limit_overrun_error : public std::runtime_error {
+public:
+    limit_overrun_error(const std::string& message, std::size_t consumed)
+        : std::runtime_error(message), consumed_(consumed) {}
+
+    [[nodiscard]] std::size_t consumed() const noexcept { return consumed_; }
+
+private:
+    std::size_t consumed_;
 };
 
 } // namespace corio

@@ -553,8 +553,8 @@ private:
             const detail::await_site site = promise.site();
             std::string message = "coroutine was never awaited";
             if (site.known()) {
-                message = std::string("coroutine ") + site.function + " (" + site.file + ':' +
-                          std::to_string(site.line) + ") was never awaited";
+                message = "coroutine " + detail::readable_function(site.function) + " (" +
+                          site.file + ':' + std::to_string(site.line) + ") was never awaited";
             }
             loop->call_exception_handler(exception_context{std::move(message), nullptr, {}});
         } catch (...) {
@@ -968,6 +968,7 @@ inline void readiness_watch::run_ready(ready_node* node, bool run) noexcept {
 inline void event_loop::add_watch(watch_map& watches, int fd, std::uint32_t events,
                                   std::function<void()> callback) {
     if (closed_) throw std::runtime_error("Event loop is closed");
+    if (debug_) [[unlikely]] check_thread("add_reader/add_writer");
     if (fd < 0) throw std::invalid_argument("add_reader/add_writer: invalid file descriptor");
     if (auto it = watches.find(fd); it != watches.end()) {
         it->second->set_callback(std::move(callback));

@@ -310,6 +310,7 @@ inline void event_loop::add_signal_handler(int signo, std::function<void()> fn) 
     }
     if (!fn) throw std::invalid_argument("add_signal_handler: empty function");
     if (closed_) throw std::runtime_error("Event loop is closed");
+    detail::loop_access::check_thread(*this, "add_signal_handler");
     auto& slot = detail::loop_access::service(*this, detail::service_slot::signals);
     if (!slot) slot = std::make_unique<detail::signal_service>(*this);
     static_cast<detail::signal_service&>(*slot).add(signo, std::move(fn));
