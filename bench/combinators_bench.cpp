@@ -3,6 +3,8 @@
 
 #include <corio/corio.hpp>
 
+#include "support/backends.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <malloc.h>
@@ -78,26 +80,14 @@ corio::coro<> wait_first_completed(benchmark::State& state, std::size_t count) {
 
 template <class Body>
 void on_loop(benchmark::State& state, corio::backend backend, Body body) {
-    auto loop = corio::new_event_loop({.backend = backend});
-    state.SetLabel(std::string(loop->backend_name()));
+    auto loop = corio_bench::make_loop(state, backend);
     loop->run_until_complete(body(state));
 }
 
 void register_all() {
-    const std::pair<const char*, corio::backend> backends[] = {
-        {"epoll", corio::backend::epoll},
-        {"io_uring", corio::backend::io_uring},
-    };
-    for (const auto& [name, backend_of_entry] : backends) {
+    for (const auto& [name, backend_of_entry] : corio_bench::available_backends()) {
         const corio::backend backend = backend_of_entry;  // clang 14 cannot capture a binding
-        if (backend == corio::backend::io_uring) {
-            try {
-                (void)corio::new_event_loop({.backend = backend});
-            } catch (const std::system_error&) {
-                continue;  // the kernel forbids io_uring here
-            }
-        }
-        const std::string suffix = std::string("/") + name;
+        const std::string& suffix = name;
         benchmark::RegisterBenchmark(
             ("gather_coros" + suffix).c_str(),
             [backend](benchmark::State& state) {

@@ -4,6 +4,8 @@
 
 #include <corio/corio.hpp>
 
+#include "support/backends.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <malloc.h>
@@ -25,12 +27,6 @@ std::size_t heap_in_use() {
     return info.uordblks + info.hblkhd;
 }
 
-std::unique_ptr<corio::event_loop> make_loop(benchmark::State& state, corio::backend backend) {
-    auto loop = corio::new_event_loop({.backend = backend});
-    state.SetLabel(std::string(loop->backend_name()));
-    return loop;
-}
-
 corio::coro<int> trivial(int x) { co_return x + 1; }
 
 corio::coro<> await_trivial_coros(benchmark::State& state) {
@@ -42,7 +38,7 @@ corio::coro<> await_trivial_coros(benchmark::State& state) {
 }
 
 void coro_await(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     loop->run_until_complete(await_trivial_coros(state));
     state.SetItemsProcessed(state.iterations());
 }
@@ -56,7 +52,7 @@ corio::coro<> spawn_and_await(benchmark::State& state) {
 }
 
 void create_task_await(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     loop->run_until_complete(spawn_and_await(state));
     state.SetItemsProcessed(state.iterations());
 }
@@ -72,7 +68,7 @@ corio::coro<> yield_measured(benchmark::State& state, bool& stop) {
 
 // Two tasks take turns through the ready queue: each iteration is one switch away and one back.
 void sleep0_switch(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     bool stop = false;
     auto other = loop->create_task(yield_forever(stop));
     loop->run_until_complete(yield_measured(state, stop));
@@ -109,25 +105,15 @@ corio::coro<> million_sleepers(benchmark::State& state, std::size_t count) {
 }
 
 void sleeping_tasks(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     corio::detail::frame_allocator::trim();  // count fresh allocations, not recycled ones
     loop->run_until_complete(million_sleepers(state, static_cast<std::size_t>(state.range(0))));
 }
 
 void register_all() {
-    const std::pair<const char*, corio::backend> backends[] = {
-        {"epoll", corio::backend::epoll},
-        {"io_uring", corio::backend::io_uring},
-    };
-    for (const auto& [name, backend] : backends) {
-        if (backend == corio::backend::io_uring) {
-            try {
-                (void)corio::new_event_loop({.backend = backend});
-            } catch (const std::system_error&) {
-                continue;  // the kernel forbids io_uring here
-            }
-        }
-        const std::string suffix = std::string("/") + name;
+    for (const auto& [name, backend_of_entry] : corio_bench::available_backends()) {
+        const corio::backend backend = backend_of_entry;  // clang 14 cannot capture a binding
+        const std::string& suffix = name;
         benchmark::RegisterBenchmark(("coro_await" + suffix).c_str(), coro_await, backend);
         benchmark::RegisterBenchmark(("create_task_await" + suffix).c_str(), create_task_await,
                                      backend);

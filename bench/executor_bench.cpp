@@ -7,6 +7,8 @@
 
 #include <corio/corio.hpp>
 
+#include "support/backends.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -18,12 +20,6 @@
 
 namespace {
 
-std::unique_ptr<corio::event_loop> make_loop(benchmark::State& state, corio::backend backend) {
-    auto loop = corio::new_event_loop({.backend = backend});
-    state.SetLabel(std::string(loop->backend_name()));
-    return loop;
-}
-
 corio::coro<> round_trips(benchmark::State& state) {
     co_await corio::to_thread([] {});  // the first job starts the worker: not measured
     for (auto _ : state) co_await corio::to_thread([] {});
@@ -31,7 +27,7 @@ corio::coro<> round_trips(benchmark::State& state) {
 
 // One job at a time: the latency of a to_thread round trip.
 void to_thread_round_trip(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     loop->run_until_complete(round_trips(state));
     state.SetItemsProcessed(state.iterations());
 }
@@ -52,7 +48,7 @@ corio::coro<> batches(benchmark::State& state, int batch) {
 
 // `batch` jobs submitted together, then all awaited: jobs per second through the pool.
 void to_thread_batch(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     const auto batch = static_cast<int>(state.range(0));
     loop->run_until_complete(batches(state, batch));
     state.SetItemsProcessed(state.iterations() * batch);
@@ -62,19 +58,9 @@ void to_thread_batch(benchmark::State& state, corio::backend backend) {
 }
 
 void register_all() {
-    const std::pair<const char*, corio::backend> backends[] = {
-        {"epoll", corio::backend::epoll},
-        {"io_uring", corio::backend::io_uring},
-    };
-    for (const auto& [name, backend] : backends) {
-        if (backend == corio::backend::io_uring) {
-            try {
-                (void)corio::new_event_loop({.backend = backend});
-            } catch (const std::system_error&) {
-                continue;  // the kernel forbids io_uring here
-            }
-        }
-        const std::string suffix = std::string("/") + name;
+    for (const auto& [name, backend_of_entry] : corio_bench::available_backends()) {
+        const corio::backend backend = backend_of_entry;  // clang 14 cannot capture a binding
+        const std::string& suffix = name;
         benchmark::RegisterBenchmark(("to_thread_round_trip" + suffix).c_str(),
                                      to_thread_round_trip, backend)
             ->UseRealTime();

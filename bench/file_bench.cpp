@@ -7,6 +7,8 @@
 
 #include <corio/corio.hpp>
 
+#include "support/backends.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -73,12 +75,6 @@ private:
     std::filesystem::path dir_;
 };
 
-std::unique_ptr<corio::event_loop> make_loop(benchmark::State& state, corio::backend backend) {
-    auto loop = corio::new_event_loop({.backend = backend});
-    state.SetLabel(std::string(loop->backend_name()));
-    return loop;
-}
-
 // Reads [begin, end) of `f` with read_at, `chunk` bytes at a time, into its own buffer.
 corio::coro<std::size_t> read_range(const corio::file& f, std::uint64_t begin, std::uint64_t end,
                                     std::size_t chunk) {
@@ -113,7 +109,7 @@ corio::coro<> read_whole_file(benchmark::State& state, std::size_t chunk, int re
 
 // The whole 64 MiB file per iteration, in `chunk`-byte read_at calls, by `readers` tasks.
 void file_read(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     const auto chunk = static_cast<std::size_t>(state.range(0));
     const auto readers = static_cast<int>(state.range(1));
     loop->run_until_complete(read_whole_file(state, chunk, readers));
@@ -133,7 +129,7 @@ corio::coro<> read_all_repeatedly(benchmark::State& state) {
 
 // read_all() of the 64 MiB file (8 MiB reads into a string it allocates).
 void file_read_all(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     loop->run_until_complete(read_all_repeatedly(state));
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                             static_cast<std::int64_t>(file_size));
@@ -155,26 +151,16 @@ corio::coro<> write_whole_file(benchmark::State& state, std::size_t chunk) {
 
 // The whole 64 MiB file per iteration (overwritten in place), in `chunk`-byte write_at calls.
 void file_write(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     loop->run_until_complete(write_whole_file(state, static_cast<std::size_t>(state.range(0))));
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                             static_cast<std::int64_t>(file_size));
 }
 
 void register_all() {
-    const std::pair<const char*, corio::backend> backends[] = {
-        {"epoll", corio::backend::epoll},
-        {"io_uring", corio::backend::io_uring},
-    };
-    for (const auto& [name, backend] : backends) {
-        if (backend == corio::backend::io_uring) {
-            try {
-                (void)corio::new_event_loop({.backend = backend});
-            } catch (const std::system_error&) {
-                continue;  // the kernel forbids io_uring here
-            }
-        }
-        const std::string suffix = std::string("/") + name;
+    for (const auto& [name, backend_of_entry] : corio_bench::available_backends()) {
+        const corio::backend backend = backend_of_entry;  // clang 14 cannot capture a binding
+        const std::string& suffix = name;
         benchmark::RegisterBenchmark(("file_read" + suffix).c_str(), file_read, backend)
             ->ArgNames({"chunk", "readers"})
             ->Args({64 << 10, 1})

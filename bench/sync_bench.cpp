@@ -5,6 +5,8 @@
 
 #include <corio/corio.hpp>
 
+#include "support/backends.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -17,12 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::unique_ptr<corio::event_loop> make_loop(benchmark::State& state, corio::backend backend) {
-    auto loop = corio::new_event_loop({.backend = backend});
-    state.SetLabel(std::string(loop->backend_name()));
-    return loop;
-}
-
 // -- lock -----------------------------------------------------------------------------------
 
 corio::coro<> acquire_release(benchmark::State& state, corio::lock& l) {
@@ -34,7 +30,7 @@ corio::coro<> acquire_release(benchmark::State& state, corio::lock& l) {
 
 // Nobody else wants the lock: acquire completes in await_ready, without suspending.
 void lock_uncontended(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     corio::lock l;
     loop->run_until_complete(acquire_release(state, l));
     state.SetItemsProcessed(state.iterations());
@@ -63,7 +59,7 @@ corio::coro<> lock_measured(benchmark::State& state, corio::lock& l, bool& stop)
 // Two tasks take turns: every release hands the lock to the other task, which resumes through
 // the ready queue. Each iteration is two hand-overs.
 void lock_contended(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     corio::lock l;
     bool stop = false;
     auto partner = loop->create_task(lock_partner(l, stop));
@@ -105,7 +101,7 @@ corio::coro<> move_batches(benchmark::State& state, corio::queue<std::int64_t>& 
 // `producers` tasks put 65,536 items in all through a queue of `maxsize` (0: unbounded); one
 // task gets them. Items per second.
 void queue_throughput(benchmark::State& state, corio::backend backend, int producers) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     corio::queue<std::int64_t> q(static_cast<std::size_t>(state.range(0)));
     loop->run_until_complete(move_batches(state, q, producers));
     state.SetItemsProcessed(state.iterations() * batch);
@@ -157,7 +153,7 @@ corio::coro<> broadcast(benchmark::State& state, std::size_t waiters) {
 // ns_per_waiter: the whole wake-up, per task; set_ns_per_waiter: set() alone (unlinking and
 // scheduling each waiter).
 void event_broadcast(benchmark::State& state, corio::backend backend) {
-    auto loop = make_loop(state, backend);
+    auto loop = corio_bench::make_loop(state, backend);
     const auto waiters = static_cast<std::size_t>(state.range(0));
     loop->run_until_complete(broadcast(state, waiters));
     state.SetItemsProcessed(state.iterations() * state.range(0));
@@ -167,19 +163,9 @@ void event_broadcast(benchmark::State& state, corio::backend backend) {
 }
 
 void register_all() {
-    const std::pair<const char*, corio::backend> backends[] = {
-        {"epoll", corio::backend::epoll},
-        {"io_uring", corio::backend::io_uring},
-    };
-    for (const auto& [name, backend] : backends) {
-        if (backend == corio::backend::io_uring) {
-            try {
-                (void)corio::new_event_loop({.backend = backend});
-            } catch (const std::system_error&) {
-                continue;  // the kernel forbids io_uring here
-            }
-        }
-        const std::string suffix = std::string("/") + name;
+    for (const auto& [name, backend_of_entry] : corio_bench::available_backends()) {
+        const corio::backend backend = backend_of_entry;  // clang 14 cannot capture a binding
+        const std::string& suffix = name;
         benchmark::RegisterBenchmark(("lock_uncontended" + suffix).c_str(), lock_uncontended,
                                      backend);
         benchmark::RegisterBenchmark(("lock_contended" + suffix).c_str(), lock_contended,
