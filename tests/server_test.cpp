@@ -6,6 +6,7 @@
 #include <corio/server.hpp>
 
 #include "support/catch.hpp"
+#include "support/io_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/connection.hpp>
@@ -39,6 +40,7 @@
 
 using namespace std::chrono_literals;
 using corio_test::frame_leak_check;
+using corio_test::eventually;
 using corio_test::stopwatch;
 
 namespace {
@@ -88,17 +90,6 @@ int connect_errno(std::string host, std::uint16_t port) {
         }
         co_return 0;
     }(std::move(host), port));
-}
-
-// Sleeps in small steps until `done()` or `limit` has passed; whether `done()` came true.
-template <class F>
-corio::coro<bool> eventually(F done, std::chrono::milliseconds limit = 2000ms) {
-    stopwatch watch;
-    while (!done()) {
-        if (watch.elapsed() > limit) co_return false;
-        co_await corio::sleep(1ms);
-    }
-    co_return true;
 }
 
 bool ipv6_loopback_available() {

@@ -6,6 +6,7 @@
 #include <corio/sock.hpp>
 
 #include "support/catch.hpp"
+#include "support/io_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
@@ -40,27 +41,15 @@
 
 using namespace std::chrono_literals;
 using corio_test::frame_leak_check;
+using corio_test::check_syscall;
+using corio_test::socket_pair;
+using corio_test::unix_pair;
+using corio_test::eventually;
 using corio_test::stopwatch;
 
 namespace {
 
 // --- plumbing ------------------------------------------------------------------------------
-
-void check_syscall(bool ok, const char* what) {
-    if (!ok) throw std::system_error(errno, std::system_category(), what);
-}
-
-struct socket_pair {
-    corio::unique_fd a;
-    corio::unique_fd b;
-};
-
-socket_pair unix_pair() {
-    int fds[2];
-    check_syscall(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0,
-                  "socketpair");
-    return {corio::unique_fd(fds[0]), corio::unique_fd(fds[1])};
-}
 
 corio::unique_fd tcp_socket() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -721,17 +710,6 @@ TEST_CASE("sock: 1,000 simultaneous TCP connections, each echoing one message", 
 }
 
 // --- add_reader / add_writer ---------------------------------------------------------------
-
-// Sleeps in small steps until `done()` or `limit` has passed; whether `done()` came true.
-template <class F>
-corio::coro<bool> eventually(F done, std::chrono::milliseconds limit = 2000ms) {
-    stopwatch watch;
-    while (!done()) {
-        if (watch.elapsed() > limit) co_return false;
-        co_await corio::sleep(1ms);
-    }
-    co_return true;
-}
 
 // Checks that `condition()` becomes true within 2 s. (Never put a co_await inside a Catch
 // macro: g++ 12 evaluates CHECK's expression twice, once in Catch's __builtin_constant_p.)

@@ -7,6 +7,7 @@
 #include <corio/stream.hpp>
 
 #include "support/catch.hpp"
+#include "support/io_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
@@ -41,27 +42,15 @@
 
 using namespace std::chrono_literals;
 using corio_test::frame_leak_check;
+using corio_test::check_syscall;
+using fd_pair = corio_test::socket_pair;
+using corio_test::unix_pair;
+using corio_test::eventually;
 using corio_test::stopwatch;
 
 namespace {
 
 // --- plumbing ------------------------------------------------------------------------------
-
-void check_syscall(bool ok, const char* what) {
-    if (!ok) throw std::system_error(errno, std::system_category(), what);
-}
-
-struct fd_pair {
-    corio::unique_fd a;
-    corio::unique_fd b;
-};
-
-fd_pair unix_pair() {
-    int fds[2];
-    check_syscall(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0,
-                  "socketpair");
-    return {corio::unique_fd(fds[0]), corio::unique_fd(fds[1])};
-}
 
 // A connected TCP pair over 127.0.0.1, made with blocking calls (loopback connects at once).
 fd_pair tcp_pair() {
@@ -141,17 +130,6 @@ corio::coro<int> write_until_error(corio::stream_writer writer) {
         co_await corio::sleep(0s);
     }
     co_return 0;
-}
-
-// Sleeps in small steps until `done()` or `limit` has passed; whether `done()` came true.
-template <class F>
-corio::coro<bool> eventually(F done, std::chrono::milliseconds limit = 2000ms) {
-    stopwatch watch;
-    while (!done()) {
-        if (watch.elapsed() > limit) co_return false;
-        co_await corio::sleep(1ms);
-    }
-    co_return true;
 }
 
 corio::coro<std::string> read_all(corio::stream_reader reader) {
