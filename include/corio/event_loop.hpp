@@ -507,6 +507,9 @@ protected:
     /// How many I/O operations are in flight (a reactor that cannot count says 0 when idle,
     /// else as many as there could be).
     [[nodiscard]] virtual std::size_t io_in_flight() const noexcept = 0;
+    /// Tells the reactor that descriptor number `fd` is about to name another file (see
+    /// `io_operation::owned_fd`).
+    virtual void forget_fd(int fd) noexcept = 0;
 
 private:
     friend struct detail::loop_access;
@@ -786,6 +789,9 @@ protected:
     void wake_io() noexcept override { reactor_.wake(); }
     bool submit_io(io_operation& op) override { return reactor_.submit(op); }
     void cancel_io(io_operation& op) noexcept override { reactor_.cancel(op); }
+    void forget_fd(int fd) noexcept override {
+        if constexpr (requires { reactor_.forget(fd); }) reactor_.forget(fd);
+    }
     [[nodiscard]] std::size_t io_in_flight() const noexcept override {
         if constexpr (requires { reactor_.in_flight_count(); }) {
             return reactor_.in_flight_count();
@@ -828,6 +834,7 @@ struct loop_access {
     static void schedule(event_loop& loop, ready_node* node) noexcept { loop.ready_.push(node); }
     static bool submit_io(event_loop& loop, io_operation& op) { return loop.submit_io(op); }
     static void cancel_io(event_loop& loop, io_operation& op) noexcept { loop.cancel_io(op); }
+    static void forget_fd(event_loop& loop, int fd) noexcept { loop.forget_fd(fd); }
     static void add_timer(event_loop& loop, timer_node* node) { loop.timers_.push(node); }
     static void remove_timer(event_loop& loop, timer_node* node) noexcept {
         if (node->queued()) loop.timers_.remove(node);

@@ -114,7 +114,10 @@ public:
         : ready_node(&run_ready), loop_(&loop), fd_(std::move(fd)), kind_(k),
           limit_(std::clamp<std::size_t>(limit, 1, std::numeric_limits<std::size_t>::max() / 4)) {
         opcode = k == kind::socket ? io_opcode::send : io_opcode::write;
+        owned_fd = true;
         complete_ = &on_write_complete;
+        // The number is this stream's from now on, whatever it named before.
+        loop_access::forget_fd(loop, fd_.get());
     }
     stream_transport(const stream_transport&) = delete;
     stream_transport& operator=(const stream_transport&) = delete;
@@ -200,6 +203,7 @@ public:
     public:
         receive_op(stream_transport& t, char* data, std::size_t size) noexcept
             : io_awaiter(t.is_socket() ? io_opcode::recv : io_opcode::read, t.fd_.get()), t_(&t) {
+            owned_fd = true;
             buffer = data;
             length = std::min(size, max_io);
         }
@@ -623,6 +627,7 @@ private:
     void release_fd() noexcept {
         if (released_ || read_op_ != nullptr || write_in_flight_) return;
         released_ = true;
+        if (loop_access::alive(loop_)) loop_access::forget_fd(*loop_, fd_.get());
         fd_.reset();
         wake_all(closed_waiters_);
     }

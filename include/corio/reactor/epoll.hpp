@@ -51,22 +51,46 @@ public:
 
     /// Starts `op`. Returns true if it completed at once (`op.result_` holds the result and
     /// `complete_` will not be called), false if it waits for readiness.
+    ///
+    /// A descriptor corio owns (`io_operation::owned_fd`) stays registered, edge-triggered, from
+    /// its first wait until `forget(fd)`: its waits cost no `epoll_ctl`, and the reactor
+    /// remembers whether it is known to be drained (no data) or full (no room), so that an
+    /// operation that would only fail with EAGAIN goes straight to waiting. Other descriptors get
+    /// a one-shot registration per wait, so that a descriptor closed and reused behind the
+    /// reactor's back still works.
     bool submit(io_operation& op) {
-        if (op.opcode != io_opcode::poll) {
-            const int result = perform(op);
-            if (result != -EAGAIN && result != -EWOULDBLOCK) {
-                op.result_ = result;
-                return true;
-            }
-        }
         if (op.fd < 0) {
             op.result_ = -EBADF;
             return true;
         }
+        const fd_state* known = state_if_any(op.fd);
+        const bool persistent = known != nullptr && known->persistent;
+        if (op.opcode != io_opcode::poll || persistent) {
+            if (!(persistent && !known->ready_for(op))) {
+                const int result = perform(op);
+                if (result != -EAGAIN && result != -EWOULDBLOCK) {
+                    note_result(op, result);
+                    op.result_ = result;
+                    return true;
+                }
+                if (persistent) state_of(op.fd).set_ready(op, false);
+            }
+        }
         fd_state& state = state_of(op.fd);
         append(state, op);
+        if (state.persistent) return false;  // the registration stands
+        if (op.owned_fd) state.persistent = true;
         arm(op.fd, state);
         return false;
+    }
+
+    /// Forgets what the reactor knows of descriptor `fd` (its registration, its readiness):
+    /// corio's code calls it when it adopts a descriptor and before it closes one, since the
+    /// number may then name another file. Operations still waiting on `fd` keep it as it is.
+    void forget(int fd) noexcept {
+        if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+        fd_state& state = fds_[static_cast<std::size_t>(fd)];
+        if (state.first == nullptr) state = fd_state{};
     }
 
     /// Withdraws `op` if it still waits: it then completes with `-ECANCELED`. An operation that
@@ -135,6 +159,23 @@ private:
         io_operation* first = nullptr;
         io_operation* last = nullptr;
         bool registered = false;
+        // Registered edge-triggered for good (an owned descriptor), with what the edges said:
+        // false once an operation found it drained (or full).
+        bool persistent = false;
+        bool readable = true;
+        bool writable = true;
+        // The peer hung up or the socket failed: no edge will come again, and every operation
+        // must be tried (it finds end of stream or the error).
+        bool read_hung_up = false;
+        bool write_hung_up = false;
+
+        [[nodiscard]] bool ready_for(const io_operation& op) const noexcept {
+            return (interest_of(op) & EPOLLIN) != 0 ? readable || read_hung_up
+                                                     : writable || write_hung_up;
+        }
+        void set_ready(const io_operation& op, bool ready) noexcept {
+            ((interest_of(op) & EPOLLIN) != 0 ? readable : writable) = ready;
+        }
     };
 
     fd_state& state_of(int fd) {
@@ -215,7 +256,8 @@ private:
             interest |= interest_of(*op);
         }
         epoll_event event{};
-        event.events = interest | EPOLLONESHOT;
+        event.events = state.persistent ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+                                        : interest | EPOLLONESHOT;
         event.data.u64 = static_cast<std::uint64_t>(fd);
         ++syscalls_;
         int rc = ::epoll_ctl(epoll_.get(), state.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
@@ -233,6 +275,7 @@ private:
         // EPERM: a regular file or directory, always "ready"; anything else is the waiters'
         // error (EBADF...).
         const int error = errno;
+        state.persistent = false;
         while (io_operation* op = state.first) {
             unlink(state, *op);
             if (error == EPERM) {
@@ -248,6 +291,12 @@ private:
     void on_ready(int fd, std::uint32_t events) {
         if (static_cast<std::size_t>(fd) >= fds_.size()) return;
         fd_state& state = fds_[static_cast<std::size_t>(fd)];
+        if (state.persistent) {
+            if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) state.readable = true;
+            if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) state.writable = true;
+            if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) state.read_hung_up = true;
+            if ((events & (EPOLLHUP | EPOLLERR)) != 0) state.write_hung_up = true;
+        }
         for (io_operation* op = state.first; op != nullptr;) {
             io_operation* next = op->reactor_next_;
             const std::uint32_t interest = interest_of(*op);
@@ -256,13 +305,42 @@ private:
                                        ? static_cast<int>(events & (interest | EPOLLERR | EPOLLHUP))
                                        : perform(*op);
                 if (result != -EAGAIN && result != -EWOULDBLOCK) {
+                    note_result(*op, result);
                     unlink(state, *op);
                     finish(*op, result);
+                } else if (state.persistent) {
+                    state.set_ready(*op, false);
                 }
             }
             op = next;
         }
-        if (state.first != nullptr) arm(fd, state);
+        if (state.first != nullptr && !state.persistent) arm(fd, state);
+    }
+
+    [[nodiscard]] const fd_state* state_if_any(int fd) const noexcept {
+        const auto index = static_cast<std::size_t>(fd);
+        return index < fds_.size() ? &fds_[index] : nullptr;
+    }
+    [[nodiscard]] fd_state* state_if_any(int fd) noexcept {
+        const auto index = static_cast<std::size_t>(fd);
+        return index < fds_.size() ? &fds_[index] : nullptr;
+    }
+
+    // What a result says about the descriptor: a short read from an owned descriptor almost
+    // always drained it (if more arrives, its edge says so); a descriptor `accept` just made
+    // is new, whatever its number named before.
+    void note_result(const io_operation& op, int result) noexcept {
+        if (result < 0) return;
+        if (op.opcode == io_opcode::accept) {
+            forget(result);
+            return;
+        }
+        if ((op.opcode == io_opcode::recv || op.opcode == io_opcode::read) &&
+            static_cast<std::size_t>(result) < op.length) {
+            if (fd_state* state = state_if_any(op.fd); state != nullptr && state->persistent) {
+                state->readable = false;
+            }
+        }
     }
 
     // The syscall an operation stands for: its result, or -errno.

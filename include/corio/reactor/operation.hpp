@@ -56,6 +56,10 @@ struct io_operation {
     static constexpr std::uint64_t no_offset = ~std::uint64_t{0};
 
     io_opcode opcode = io_opcode::read;
+    /// The descriptor is corio's own (a stream's), and the loop is told when its number stops
+    /// naming this file (`loop_access::forget_fd`, at adoption and before closing): a reactor
+    /// may keep it registered across operations (epoll: edge-triggered, no re-arming).
+    bool owned_fd = false;
     int fd = -1;
     void* buffer = nullptr;
     std::size_t length = 0;

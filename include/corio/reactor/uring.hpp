@@ -32,11 +32,20 @@ namespace corio {
 class uring_reactor {
 public:
     explicit uring_reactor(unsigned entries = 256) {
+        // Cooperative task running (kernel 5.19): completions are run when this thread next
+        // enters the kernel (or peeks, which enters only when the kernel flags pending work),
+        // instead of interrupting it with task work at every completion. On the echo benchmark
+        // it takes server CPU per request from 6.9 to 6.3 us (bench/echo). Older kernels refuse
+        // the flags: then without them.
         io_uring_params params{};
-        params.flags = IORING_SETUP_CLAMP;
-        if (const int rc = ::io_uring_queue_init_params(entries, &ring_, &params); rc < 0) {
-            detail::throw_errno(-rc, "io_uring_queue_init");
+        params.flags = IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+        int rc = ::io_uring_queue_init_params(entries, &ring_, &params);
+        if (rc == -EINVAL) {
+            params = io_uring_params{};
+            params.flags = IORING_SETUP_CLAMP;
+            rc = ::io_uring_queue_init_params(entries, &ring_, &params);
         }
+        if (rc < 0) detail::throw_errno(-rc, "io_uring_queue_init");
         if ((params.features & IORING_FEAT_EXT_ARG) == 0) {
             // Without it a timed wait costs a timeout SQE and a second CQE per iteration.
             ::io_uring_queue_exit(&ring_);
@@ -130,7 +139,13 @@ public:
         if (!wake_armed_) arm_wake();
         int rc = 0;
         if (timeout && timeout->count() == 0) {
-            if (::io_uring_sq_ready(&ring_) > 0) {
+            // With cooperative task running, finished operations may wait for this thread to
+            // enter the kernel: the kernel says so in the SQ ring's flags.
+            const bool task_work = (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
+            if (task_work) {
+                ++syscalls_;
+                rc = ::io_uring_submit_and_get_events(&ring_);
+            } else if (::io_uring_sq_ready(&ring_) > 0) {
                 ++syscalls_;
                 rc = ::io_uring_submit(&ring_);
             }
