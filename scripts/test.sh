@@ -3,8 +3,9 @@
 #   g++ Debug (-Werror), clang++ Release (-Werror), g++ ASan+UBSan, g++ TSan (thread-safety
 #   tests only), g++ without liburing:
 #   each configured, built and tested with ctest (every test on every backend);
-#   then header self-containment, the examples, the benchmarks (briefly), and corio used
-#   through find_package (installed) and add_subdirectory.
+#   then header self-containment, the examples (and curl against the HTTP one), the benchmarks
+#   and the echo benchmark (briefly), and corio used through find_package (installed) and
+#   add_subdirectory.
 #
 #   bash scripts/test.sh                     # everything
 #   CORIO_TEST_QUICK=1 bash scripts/test.sh  # g++ Debug build + ctest only
@@ -123,8 +124,15 @@ cmake --build build/ci-gcc-no-uring --target all_verify_interface_header_sets
 stage "examples (gcc-asan)"
 with_sanitizer_options cmake --build build/ci-gcc-asan --target run_examples
 
+stage "examples: curl against 14_http_hello (gcc-asan)"
+with_sanitizer_options bash scripts/check_http_example.sh \
+    build/ci-gcc-asan/examples/example_14_http_hello
+
 stage "benchmarks, briefly (clang-release)"
 cmake --build build/ci-clang-release --target run_benchmarks_briefly
+
+stage "echo benchmark, briefly (clang-release): plain C epoll vs corio on both backends"
+cmake --build build/ci-clang-release --target run_echo_benchmark_briefly
 
 tmp=$(mktemp -d)
 
