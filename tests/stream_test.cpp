@@ -204,6 +204,18 @@ TEST_CASE("stream: a round trip with every read form", "[stream]") {
     }(t));
 }
 
+TEST_CASE("stream: read(64 KiB) of a short message keeps no 64 KiB block", "[stream]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run([]() -> corio::coro<> {
+        stream_ends ends = make_streams(transport::unix_stream);
+        ends.a.writer.write(std::string(64, 'm'));
+        const std::string message = co_await ends.b.reader.read(64 * 1024);
+        CHECK(message == std::string(64, 'm'));
+        CHECK(message.capacity() < 16 * 1024);
+    }());
+}
+
 TEST_CASE("stream: writelines sends every piece in order", "[stream]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;

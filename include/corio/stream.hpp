@@ -765,6 +765,8 @@ struct stream_reading {
                 std::string out(std::min(wanted, max_chunk), '\0');
                 const std::size_t got = co_await transport::receive_op(t, out.data(), out.size());
                 out.resize(got);
+                // A short message must not keep the whole chunk's memory with it.
+                if (got < out.capacity() / 4) out.shrink_to_fit();
                 co_return out;
             }
             const std::size_t got = co_await t.fill();
