@@ -14,7 +14,6 @@
 #include "corio/event_loop.hpp"
 
 #include <cstddef>
-#include <cstring>
 #include <iostream>
 #include <ostream>
 #include <string>

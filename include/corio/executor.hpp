@@ -2,7 +2,7 @@
 /// \file
 /// The loop's executor (asyncio's default `ThreadPoolExecutor`): `run_in_executor`, `to_thread`.
 
-#include "corio/detail/awaitable.hpp"
+#include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 
@@ -19,6 +19,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <pthread.h>
