@@ -168,12 +168,22 @@ public:
     /// Every `co_await` in a corio coroutine passes through here, unchanged: it records where
     /// the coroutine waits and, when it awaits another `coro`, which one, so that a dump of
     /// the loop's tasks can show each await chain (see call_graph.hpp).
+#if defined(__cpp_lib_source_location)
     template <class Awaitable>
     decltype(auto) await_transform(Awaitable&& awaitable,
                                    site_record where = site_record::current()) {
-        where_ = where;
+        where_ = where;  // one pointer
         return awaiter_of(static_cast<Awaitable&&>(awaitable));
     }
+#else
+    // Without std::source_location, the file and the function are the coroutine's own, recorded
+    // by the constructor: an await only stores its line.
+    template <class Awaitable>
+    decltype(auto) await_transform(Awaitable&& awaitable, unsigned line = __builtin_LINE()) {
+        where_.line = line;
+        return awaiter_of(static_cast<Awaitable&&>(awaitable));
+    }
+#endif
 
     /// Where the coroutine last awaited (its suspension point while suspended); before its
     /// first `co_await`, where the coroutine is (what "never awaited" reports show).
