@@ -28,7 +28,7 @@ namespace corio_test {
 class frame_leak_check {
 public:
     frame_leak_check() noexcept
-        : before_(corio::detail::frame_allocator::live_blocks()),
+        : before_(corio::detail::frame_allocator::live_bytes()),
           exceptions_(std::uncaught_exceptions()) {}
     frame_leak_check(const frame_leak_check&) = delete;
     frame_leak_check& operator=(const frame_leak_check&) = delete;
@@ -36,8 +36,8 @@ public:
         // A failed REQUIRE unwinding through a running loop may legitimately leave frames
         // behind: only the first failure is worth reporting then.
         if (std::uncaught_exceptions() > exceptions_) return;
-        const long after = corio::detail::frame_allocator::live_blocks();
-        INFO("frames, task states and callbacks still allocated: " << (after - before_));
+        const long after = corio::detail::frame_allocator::live_bytes();
+        INFO("bytes of frames, task states and callbacks still allocated: " << (after - before_));
         CHECK(after == before_);
     }
 

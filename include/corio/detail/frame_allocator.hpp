@@ -25,45 +25,50 @@ public:
 
     [[nodiscard]] [[gnu::always_inline]] static void* allocate(std::size_t size) {
         auto& s = state_;
-        ++s.live;
         if constexpr (!config::address_sanitizer) {
             if (size <= max_cached_size) {
                 const std::size_t cls = class_of(size);
-                if (free_block* block = s.heads[cls]) {
+                if (free_block* block = s.heads[cls]) [[likely]] {
                     s.heads[cls] = block->next;
                     s.cached_bytes -= rounded(size);
                     return block;
                 }
-                return ::operator new(rounded(size));
+                return allocate_from_system(rounded(size));
             }
         }
-        return ::operator new(size);
+        return allocate_from_system(size);
     }
 
     [[gnu::always_inline]] static void deallocate(void* p, std::size_t size) noexcept {
         auto& s = state_;
-        --s.live;
         if constexpr (!config::address_sanitizer) {
             if (size <= max_cached_size) {
-                const std::size_t cached = s.cached_bytes;
-                if (cached + rounded(size) <= max_cached_bytes) {
+                const std::size_t cached = s.cached_bytes + rounded(size);
+                if (cached <= max_cached_bytes) [[likely]] {
                     // The first block cached on this thread arranges for the cache to go when
                     // the thread does.
-                    if (cached == 0) register_cleanup();
+                    if (!s.cleanup_registered) [[unlikely]] register_cleanup();
                     const std::size_t cls = class_of(size);
                     auto* block = static_cast<free_block*>(p);
                     block->next = s.heads[cls];
                     s.heads[cls] = block;
-                    s.cached_bytes = cached + rounded(size);
+                    s.cached_bytes = cached;
                     return;
                 }
+                deallocate_to_system(p, rounded(size));
+                return;
             }
         }
-        ::operator delete(p);
+        deallocate_to_system(p, size);
     }
 
-    /// Frames and states allocated and not yet freed by this thread: a leak detector for tests.
-    [[nodiscard]] static long live_blocks() noexcept { return state_.live; }
+    /// Bytes of frames and states allocated and not yet freed by this thread (with their size
+    /// classes' rounding): a leak detector for tests. Counted from what the thread took from and
+    /// gave back to the system, less what its cache holds, so that recycling a block costs no
+    /// counting.
+    [[nodiscard]] static long live_bytes() noexcept {
+        return static_cast<long>(state_.system_bytes - state_.cached_bytes);
+    }
 
     /// Returns this thread's cached blocks to the system.
     static void trim() noexcept {
@@ -74,6 +79,7 @@ public:
                 ::operator delete(block);
             }
         }
+        s.system_bytes -= s.cached_bytes;
         s.cached_bytes = 0;
     }
 
@@ -87,7 +93,9 @@ private:
     struct thread_state {
         free_block* heads[class_count];
         std::size_t cached_bytes;
-        long live;
+        // Taken from the system less given back; wraps below zero on a thread that frees more
+        // than it allocated (blocks may be freed on another thread than their own).
+        std::size_t system_bytes;
         bool cleanup_registered;
     };
 
@@ -106,10 +114,19 @@ private:
         return (class_of(size) + 1) * granularity;
     }
 
+    [[gnu::noinline]] static void* allocate_from_system(std::size_t bytes) {
+        void* p = ::operator new(bytes);
+        state_.system_bytes += bytes;
+        return p;
+    }
+    [[gnu::noinline]] static void deallocate_to_system(void* p, std::size_t bytes) noexcept {
+        state_.system_bytes -= bytes;
+        ::operator delete(p);
+    }
+
     // Kept out of line: touching a thread_local with a destructor costs a guard check, paid
     // once per thread here rather than on every allocation.
-    [[gnu::noinline]] static void register_cleanup() noexcept {
-        if (state_.cleanup_registered) return;
+    [[gnu::cold]] [[gnu::noinline]] static void register_cleanup() noexcept {
         state_.cleanup_registered = true;
         static thread_local cleanup on_thread_exit;
         (void)&on_thread_exit;
