@@ -166,14 +166,14 @@ public:
     std::suspend_always initial_suspend() noexcept { return {}; }
 
     /// Every `co_await` in a corio coroutine passes through here, unchanged: it records where
-    /// the coroutine waits and, when it awaits another `coro`, which one, so that a dump of
-    /// the loop's tasks can show each await chain (see call_graph.hpp).
+    /// the coroutine waits (one store), so that a dump of the loop's tasks can show each await
+    /// chain (see call_graph.hpp).
 #if defined(__cpp_lib_source_location)
     template <class Awaitable>
     decltype(auto) await_transform(Awaitable&& awaitable,
                                    site_record where = site_record::current()) {
         where_ = where;  // one pointer
-        return awaiter_of(static_cast<Awaitable&&>(awaitable));
+        return get_awaiter(static_cast<Awaitable&&>(awaitable));
     }
 #else
     // Without std::source_location, the file and the function are the coroutine's own, recorded
@@ -181,7 +181,7 @@ public:
     template <class Awaitable>
     decltype(auto) await_transform(Awaitable&& awaitable, unsigned line = __builtin_LINE()) {
         where_.line = line;
-        return awaiter_of(static_cast<Awaitable&&>(awaitable));
+        return get_awaiter(static_cast<Awaitable&&>(awaitable));
     }
 #endif
 
@@ -192,7 +192,9 @@ public:
     /// Whether the coroutine was ever started (awaited, or made a task's body).
     [[nodiscard]] bool started() const noexcept { return link_ != nullptr; }
 
-    /// The coroutine this one awaits now, if it awaits a `coro` (meaningful while suspended).
+    /// The coroutine this one awaits while both are suspended, if it awaits a `coro`; null
+    /// otherwise. Set when the awaited coroutine suspends and cleared when it finishes, so that
+    /// a `co_await` that completes without suspending costs nothing here.
     [[nodiscard]] const coro_promise_base* awaiting() const noexcept { return awaiting_; }
 
     struct final_awaiter {
@@ -209,6 +211,12 @@ public:
                 // Back into the awaiter's await_suspend, which continues the caller.
                 promise.mode_ = run_mode::completed_inline;
                 return std::noop_coroutine();
+            case run_mode::resumed_later_by_coro: {
+                // The caller is a corio coroutine (see `start`): it no longer awaits this one.
+                auto caller = std::coroutine_handle<coro_promise_base>::from_address(promise.link_);
+                caller.promise().awaiting_ = nullptr;
+                return resumer::transfer(caller);
+            }
             default:
                 return resumer::transfer(std::coroutine_handle<>::from_address(promise.link_));
             }
@@ -224,53 +232,52 @@ public:
     }
 
     /// Starts this coroutine on behalf of `caller`; returns whether `caller` must suspend
-    /// (false: the body already finished, continue the caller at once).
+    /// (false: the body already finished, continue the caller at once). `caller_promise` is the
+    /// caller's promise when the caller is a corio coroutine, null otherwise.
     ///
     /// NOTE: the body runs as a plain nested call while the nesting stays shallow, so a
     /// synchronously completing `co_await` costs one indirect call and no trip through the
-    /// loop. Deeper than `max_inline_depth`, the body is handed to the loop's trampoline
+    /// loop. Deeper than `resumer::max_inline_depth`, the body is handed to the loop's trampoline
     /// instead, so that deep recursion cannot overflow the stack in any build (see
     /// detail/resumer.hpp on why symmetric transfer alone does not guarantee that).
-    bool start(std::coroutine_handle<> self, std::coroutine_handle<> caller) noexcept {
+    bool start(std::coroutine_handle<> self, std::coroutine_handle<> caller,
+               coro_promise_base* caller_promise) noexcept {
         link_ = caller.address();
-        if (inline_depth_ < max_inline_depth || !resumer::active()) {
+        unsigned& calls_left = resumer::inline_calls_left();
+        if (calls_left != 0) [[likely]] {
             mode_ = run_mode::inline_call;
-            ++inline_depth_;
+            --calls_left;
             self.resume();
-            --inline_depth_;
+            ++calls_left;
             if (mode_ == run_mode::completed_inline) return false;
-            mode_ = run_mode::resumed_later;
-            return true;
+        } else {
+            resumer::defer(self);
         }
-        mode_ = run_mode::resumed_later;
-        resumer::defer(self);
+        // This coroutine suspended (or waits for the trampoline): it resumes its caller when it
+        // finishes, and until then the caller's await chain names it.
+        if (caller_promise != nullptr) {
+            mode_ = run_mode::resumed_later_by_coro;
+            caller_promise->awaiting_ = this;
+        } else {
+            mode_ = run_mode::resumed_later;
+        }
         return true;
     }
 
 private:
-    // Records the `coro` this one awaits, if it awaits one. Only read while this coroutine is
-    // suspended, when it is up to date: a finished child stays named here only until the next
-    // `co_await`, while this coroutine runs.
-    template <class Awaitable>
-    decltype(auto) awaiter_of(Awaitable&& awaitable) {
-        if constexpr (is_coro<std::remove_cvref_t<Awaitable>>) {
-            awaiting_ = awaitable.handle_ ? &awaitable.handle_.promise() : nullptr;
-        } else {
-            awaiting_ = nullptr;
-        }
-        return get_awaiter(static_cast<Awaitable&&>(awaitable));
-    }
-
-    enum class run_mode : unsigned char { resumed_later, inline_call, completed_inline, task_body };
-    static constexpr unsigned max_inline_depth = 64;
+    enum class run_mode : unsigned char {
+        resumed_later,
+        resumed_later_by_coro,  // and the caller's promise is a `coro_promise_base`
+        inline_call,
+        completed_inline,
+        task_body
+    };
 
     // The awaiting coroutine's address, or the owning task for a task body (`mode_` tells).
     void* link_ = nullptr;
     const coro_promise_base* awaiting_ = nullptr;
     site_record where_;
     run_mode mode_ = run_mode::resumed_later;
-
-    static inline thread_local constinit unsigned inline_depth_ = 0;
 };
 
 template <class T>
@@ -391,8 +398,16 @@ public:
     public:
         explicit awaiter(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
         bool await_ready() const noexcept { return false; }
-        bool await_suspend(std::coroutine_handle<> caller) noexcept {
-            return handle_.promise().start(handle_, caller);
+        template <class CallerPromise>
+        bool await_suspend(std::coroutine_handle<CallerPromise> caller) noexcept {
+            detail::coro_promise_base* caller_promise = nullptr;
+            // A caller's promise is found again from its frame's address (see final_awaiter)
+            // where it sits right after the frame's two function pointers.
+            if constexpr (std::is_base_of_v<detail::coro_promise_base, CallerPromise> &&
+                          alignof(CallerPromise) <= 2 * sizeof(void*)) {
+                caller_promise = &caller.promise();
+            }
+            return handle_.promise().start(handle_, caller, caller_promise);
         }
         T await_resume() { return handle_.promise().take_result(); }
 
@@ -414,9 +429,13 @@ private:
     explicit coro(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
 
     std::coroutine_handle<promise_type> checked_handle() const {
-        if (!handle_) throw invalid_state_error("co_await of an empty corio::coro");
-        if (handle_.done()) throw invalid_state_error("corio::coro awaited twice");
+        if (!handle_ || handle_.done()) [[unlikely]] throw_not_awaitable();
         return handle_;
+    }
+
+    [[noreturn]] [[gnu::cold]] [[gnu::noinline]] void throw_not_awaitable() const {
+        if (!handle_) throw invalid_state_error("co_await of an empty corio::coro");
+        throw invalid_state_error("corio::coro awaited twice");
     }
 
     void destroy() noexcept {

@@ -17,11 +17,15 @@ namespace corio::detail {
 
 class resumer {
 public:
+    /// How deeply a trampoline lets `co_await`s of coroutines nest as plain calls before it
+    /// takes over (see `coro_promise_base::start`).
+    static constexpr unsigned max_inline_depth = 64;
+
     /// Resumes `h`, then every coroutine control is transferred to, until one suspends without
     /// naming a successor.
     static void run(std::coroutine_handle<> h) noexcept {
-        const bool was_active = active_;
-        active_ = true;
+        const unsigned calls_left = inline_calls_left_;
+        inline_calls_left_ = max_inline_depth;
         for (;;) {
             h.resume();
             void* next = next_;
@@ -29,18 +33,24 @@ public:
             next_ = nullptr;
             h = std::coroutine_handle<>::from_address(next);
         }
-        active_ = was_active;
+        inline_calls_left_ = calls_left;
     }
 
     /// Whether a trampoline is running on this thread.
-    [[nodiscard]] static bool active() noexcept { return active_; }
+    [[nodiscard]] static bool active() noexcept { return inline_calls_left_ <= max_inline_depth; }
+
+    /// How many more nested calls this thread may make before deferring to the trampoline:
+    /// `max_inline_depth` at the start of each resumption from a trampoline, practically
+    /// unlimited (counting down from `~0u`) outside one, where there is nothing to defer to.
+    /// The same counter tells whether a trampoline runs, so each check costs one load.
+    [[nodiscard]] static unsigned& inline_calls_left() noexcept { return inline_calls_left_; }
 
     /// Has the running trampoline resume `h` next (the caller then suspends).
     static void defer(std::coroutine_handle<> h) noexcept { next_ = h.address(); }
 
     /// What an `await_suspend` returns to hand control to `h`.
     [[nodiscard]] static std::coroutine_handle<> transfer(std::coroutine_handle<> h) noexcept {
-        if (active_) {
+        if (active()) {
             next_ = h.address();
             return std::noop_coroutine();
         }
@@ -49,7 +59,7 @@ public:
 
 private:
     static inline thread_local constinit void* next_ = nullptr;
-    static inline thread_local constinit bool active_ = false;
+    static inline thread_local constinit unsigned inline_calls_left_ = ~0u;
 };
 
 } // namespace corio::detail
