@@ -50,6 +50,8 @@ class event_loop;
 namespace detail {
 
 class task_state_base;
+template <class T>
+class task_state;
 struct loop_access;
 
 /// A pending task as the loop sees it: linked into the loop's list of pending tasks. When the
@@ -324,9 +326,12 @@ public:
 
     // -- Tasks and futures (defined in task.hpp and future.hpp) ----------------------------
 
-    /// `where` is the caller's site, kept in debug mode for reports about the task.
+    /// `where` is the caller's site, kept in debug mode for reports about the task. Two
+    /// overloads, so that an unnamed task (the common case) builds no `std::string`.
     template <class T>
-    task<T> create_task(coro<T> body, std::string name = {},
+    task<T> create_task(coro<T> body, detail::site_record where = detail::site_record::current());
+    template <class T>
+    task<T> create_task(coro<T> body, std::string name,
                         detail::site_record where = detail::site_record::current());
     template <class T = void>
     future<T> create_future();
@@ -514,6 +519,11 @@ protected:
 private:
     friend struct detail::loop_access;
     friend class detail::callback_state;
+
+    // What both `create_task` overloads share, once the new task's state exists.
+    template <class T>
+    task<T> start_task(coro<T>& body, detail::task_state<T>* state,
+                       const detail::site_record& where);
 
     // The new state's one reference is the loop's; the returned handle takes another.
     template <class F, class... Args>

@@ -134,13 +134,30 @@ private:
 };
 
 template <class T>
+task<T> event_loop::create_task(coro<T> body, detail::site_record where) {
+    if (closed_) throw std::runtime_error("Event loop is closed");
+    if (!body) throw std::invalid_argument("create_task: empty coro");
+    return start_task(body, new detail::task_state<T>(*this), where);
+}
+
+template <class T>
 task<T> event_loop::create_task(coro<T> body, std::string name, detail::site_record where) {
     if (closed_) throw std::runtime_error("Event loop is closed");
     if (!body) throw std::invalid_argument("create_task: empty coro");
-    if (debug_) [[unlikely]] check_thread("create_task");
-    std::unique_ptr<detail::task_state<T>> owned(new detail::task_state<T>(*this, std::move(name)));
-    if (debug_) [[unlikely]] owned->set_created_at(detail::to_await_site(where));
-    auto* state = owned.release();
+    auto* state = name.empty() ? new detail::task_state<T>(*this)
+                               : new detail::task_state<T>(*this, std::move(name));
+    return start_task(body, state, where);
+}
+
+template <class T>
+task<T> event_loop::start_task(coro<T>& body, detail::task_state<T>* state,
+                               const detail::site_record& where) {
+    if (debug_) [[unlikely]] {
+        std::unique_ptr<detail::task_state<T>> owned(state);
+        check_thread("create_task");
+        owned->set_created_at(detail::to_await_site(where));
+        (void)owned.release();
+    }
     // Only now that nothing can throw does the task take the frame over.
     auto frame = body.release();
     state->adopt_body(frame);
@@ -206,7 +223,11 @@ std::ostream& operator<<(std::ostream& out, const task<T>& t) {
 /// Wraps `body` in a task on the running loop and schedules it (asyncio's `create_task`).
 /// Throws `std::runtime_error` when no loop runs in this thread.
 template <class T>
-task<T> create_task(coro<T> body, std::string name = {},
+task<T> create_task(coro<T> body, detail::site_record where = detail::site_record::current()) {
+    return get_running_loop().create_task(std::move(body), where);
+}
+template <class T>
+task<T> create_task(coro<T> body, std::string name,
                     detail::site_record where = detail::site_record::current()) {
     return get_running_loop().create_task(std::move(body), std::move(name), where);
 }

@@ -62,15 +62,15 @@ struct cancellable_wait {
 
 class task_state_base : public future_state_base, public ready_node, public task_link {
 public:
-    task_state_base(event_loop& loop, std::string name)
+    /// An unnamed task: as in asyncio, only these take a number (`Task-N`).
+    explicit task_state_base(event_loop& loop)
+        : future_state_base(loop),
+          ready_node(&step),
+          id_(loop_access::next_task_id(loop)) {}
+    task_state_base(event_loop& loop, std::string&& name)
         : future_state_base(loop),
           ready_node(&step) {
-        // As in asyncio, only unnamed tasks take a number (`Task-N`).
-        if (name.empty()) {
-            id_ = loop_access::next_task_id(loop);
-        } else {
-            extras().name = std::move(name);
-        }
+        extras().name = std::move(name);
     }
 
     /// Takes over the body's frame, which will run at the task's first step.
