@@ -8,6 +8,7 @@
 #include "corio/future.hpp"
 #include "corio/outcome.hpp"
 
+#include <array>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -85,10 +86,12 @@ protected:
         future_state_base* state;
     };
 
-    /// Listens to every child (the derived class holds their handles).
-    void start(std::vector<future_state_base*> children) {
-        slots_.reserve(children.size());
-        for (future_state_base* child : children) slots_.emplace_back(this, child);
+    /// Listens to every child (the derived class holds their handles): `state_of(i)` is the
+    /// state of child `i` (no `std::views` here: clang 14 rejects libstdc++ 12's).
+    template <class StateOf>
+    void start(std::size_t count, StateOf state_of) {
+        slots_.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) slots_.emplace_back(this, state_of(i));
         if (slots_.empty()) {
             finish();
             return;
@@ -196,7 +199,9 @@ public:
     void start() {
         std::apply(
             [this](const H&... h) {
-                gather_state<result_type>::start({&base_state(h)...});
+                const std::array<future_state_base*, sizeof...(H)> states{&base_state(h)...};
+                gather_state<result_type>::start(states.size(),
+                                                 [&](std::size_t i) { return states[i]; });
             },
             children_);
     }
@@ -226,10 +231,9 @@ public:
     ~gather_range_state() override { this->detach_children(); }
 
     void start() {
-        std::vector<future_state_base*> states;
-        states.reserve(children_.size());
-        for (const H& h : children_) states.push_back(&base_state(h));
-        gather_state<result_type>::start(std::move(states));
+        gather_state<result_type>::start(children_.size(), [this](std::size_t i) {
+            return static_cast<future_state_base*>(&base_state(children_[i]));
+        });
     }
 
 private:
