@@ -8,6 +8,7 @@
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
+#include "support/io_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using corio_test::first_difference;
 using corio_test::frame_leak_check;
 namespace fs = std::filesystem;
 using corio::open_mode;
@@ -88,14 +90,6 @@ std::string pattern(std::size_t size, std::uint64_t seed = 0) {
 const std::string& big_pattern() {
     static const std::string data = pattern(std::size_t{64} << 20, 64);
     return data;
-}
-
-// Where `a` and `b` first differ; -1 when equal. (Catch would print 64 MiB strings otherwise.)
-long long first_difference(const std::string& a, const std::string& b) {
-    if (a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0) return -1;
-    const auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
-    if (ia == a.end() && ib == b.end()) return -1;
-    return static_cast<long long>(ia - a.begin());
 }
 
 // Synchronous helpers, outside the loop.

@@ -9,6 +9,7 @@
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
+#include "support/io_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
@@ -46,7 +47,9 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using corio_test::first_difference;
 using corio_test::frame_leak_check;
+using corio_test::random_bytes;
 using corio_test::stopwatch;
 
 namespace {
@@ -58,19 +61,6 @@ void run_within(corio::coro<> main, std::chrono::seconds limit = 20s) {
     corio::run([](corio::coro<> main, std::chrono::seconds limit) -> corio::coro<> {
         co_await corio::wait_for(std::move(main), limit);
     }(std::move(main), limit));
-}
-
-// Pseudo-random bytes (xorshift64, 8 bytes a step: 16 MiB in milliseconds, even in Debug).
-std::string random_bytes(std::size_t size, std::uint64_t seed) {
-    std::string data(size, '\0');
-    std::uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-    for (std::size_t i = 0; i < size; i += 8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        std::memcpy(data.data() + i, &x, std::min<std::size_t>(8, size - i));
-    }
-    return data;
 }
 
 // A file of the test's own, removed at the end of the scope.
@@ -94,13 +84,6 @@ public:
 private:
     std::string path_;
 };
-
-// Where `a` and `b` first differ; -1 when equal. (Catch would print 16 MiB strings otherwise.)
-long long first_difference(const std::string& a, const std::string& b) {
-    const auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
-    if (ia == a.end() && ib == b.end()) return -1;
-    return static_cast<long long>(ia - a.begin());
-}
 
 // This process's open descriptors: number -> what it points at.
 std::map<int, std::string> open_descriptors() {

@@ -40,7 +40,9 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using corio_test::first_difference;
 using corio_test::frame_leak_check;
+using corio_test::random_bytes;
 using corio_test::check_syscall;
 using corio_test::socket_pair;
 using corio_test::unix_pair;
@@ -101,20 +103,6 @@ const char* name_of(transport t) { return t == transport::tcp ? "tcp" : "unix"; 
 corio::coro<socket_pair> make_pair(transport t) {
     if (t == transport::tcp) co_return co_await tcp_pair();
     co_return unix_pair();
-}
-
-std::string random_bytes(std::size_t size, std::uint32_t seed) {
-    std::mt19937 random(seed);
-    std::string data(size, '\0');
-    for (char& c : data) c = static_cast<char>(random());
-    return data;
-}
-
-// Where `a` and `b` first differ; -1 when equal. (Catch would print 16 MiB strings otherwise.)
-long long first_difference(const std::string& a, const std::string& b) {
-    const auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
-    if (ia == a.end() && ib == b.end()) return -1;
-    return static_cast<long long>(ia - a.begin());
 }
 
 corio::coro<> send_then_shutdown(int fd, const std::string& data) {

@@ -41,7 +41,9 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using corio_test::first_difference;
 using corio_test::frame_leak_check;
+using corio_test::random_bytes;
 using corio_test::check_syscall;
 using fd_pair = corio_test::socket_pair;
 using corio_test::unix_pair;
@@ -102,19 +104,6 @@ stream_ends make_streams(transport t, std::size_t limit = corio::default_stream_
     fd_pair fds = make_pair(t);
     return {corio::detail::make_socket_streams(std::move(fds.a), limit),
             corio::detail::make_socket_streams(std::move(fds.b), limit)};
-}
-
-std::string random_bytes(std::size_t size, std::uint32_t seed) {
-    std::mt19937 random(seed);
-    std::string data(size, '\0');
-    for (char& c : data) c = static_cast<char>(random());
-    return data;
-}
-
-long long first_difference(const std::string& a, const std::string& b) {
-    const auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
-    if (ia == a.end() && ib == b.end()) return -1;
-    return static_cast<long long>(ia - a.begin());
 }
 
 // Writes `chunk` again and again until the writer reports the failure; its errno.

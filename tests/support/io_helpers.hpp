@@ -1,5 +1,5 @@
-// Helpers shared by the tests that do I/O: checked syscalls, a connected pair of sockets, and
-// waiting (in a task) until a condition holds.
+// Helpers shared by the tests that do I/O: checked syscalls, a connected pair of sockets,
+// waiting (in a task) until a condition holds, and test data that is cheap to make and compare.
 #pragma once
 
 #include "support/test_helpers.hpp"
@@ -8,8 +8,12 @@
 #include <corio/sleep.hpp>
 #include <corio/unique_fd.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
 #include <system_error>
 
 #include <sys/socket.h>
@@ -45,6 +49,28 @@ corio::coro<bool> eventually(F done,
         co_await corio::sleep(std::chrono::milliseconds(1));
     }
     co_return true;
+}
+
+/// Pseudo-random bytes (xorshift64, 8 bytes a step: 16 MiB in milliseconds, even in Debug).
+inline std::string random_bytes(std::size_t size, std::uint64_t seed) {
+    std::string data(size, '\0');
+    std::uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+    for (std::size_t i = 0; i < size; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::memcpy(data.data() + i, &x, std::min<std::size_t>(8, size - i));
+    }
+    return data;
+}
+
+/// Where `a` and `b` first differ; -1 when equal. (Catch would print megabytes of strings in
+/// a failed `CHECK(a == b)`.)
+inline long long first_difference(const std::string& a, const std::string& b) {
+    if (a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0) return -1;
+    const auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
+    if (ia == a.end() && ib == b.end()) return -1;
+    return static_cast<long long>(ia - a.begin());
 }
 
 } // namespace corio_test
