@@ -125,7 +125,9 @@ public:
         return true;
     }
 
-    bool await_suspend(std::coroutine_handle<> h) {
+    template <class Promise>
+
+    bool await_suspend(std::coroutine_handle<Promise> h) {
         if (bind("corio::barrier::wait")) return false;
         barrier& b = *barrier_;
         if (b.phase_ == phase::filling) {

@@ -4,8 +4,10 @@
 /// task of the loop, what it awaits and where (asyncio 3.14's `format_call_graph`, for all tasks).
 ///
 /// A task's await chain is read from its coroutine frames: each corio coroutine records where
-/// it last awaited and which `coro` it awaits (`coro_promise_base::await_transform`), and the
-/// innermost wait says what it is (`cancellable_wait::describe_wait`). Tasks awaited by other tasks,
+/// it last awaited (`coro_promise_base::await_transform`); the task records its innermost
+/// coroutine when it suspends in one of corio's waits, and the chain goes up from there through
+/// each coroutine's caller. The innermost wait says what it is
+/// (`cancellable_wait::describe_wait`). Tasks awaited by other tasks,
 /// directly or through a `gather`, are shown under the task that awaits them.
 
 #include "corio/coro.hpp"
@@ -25,6 +27,20 @@
 namespace corio {
 
 namespace detail {
+
+/// The await chain of a suspended task, outermost (its body) first. Only the body when the task
+/// waits in another library's awaiter, which does not tell corio where it suspended.
+[[nodiscard]] inline std::vector<const coro_promise_base*> await_chain(const task_state_base& task) {
+    std::vector<const coro_promise_base*> chain;
+    for (const coro_promise_base* frame = task.innermost(); frame != nullptr;
+         frame = frame->caller()) {
+        chain.push_back(frame);
+    }
+    if (chain.empty()) {
+        if (const coro_promise_base* body = task.body_promise()) chain.push_back(body);
+    }
+    return {chain.rbegin(), chain.rend()};
+}
 
 /// Writes the call graph of one loop's pending tasks.
 class call_graph_writer {
@@ -117,8 +133,7 @@ private:
         out += '\n';
         const std::string inner = indent + "    ";
         if (&task != current_ && task.started()) {
-            for (const coro_promise_base* frame = task.body_promise(); frame != nullptr;
-                 frame = frame->awaiting()) {
+            for (const coro_promise_base* frame : await_chain(task)) {
                 const std::string site = format_site(frame->site());
                 if (!site.empty()) out += inner + "at " + site + '\n';
             }
@@ -155,10 +170,7 @@ private:
     std::string text = "task '" + task->name() + "'";
     const coro_promise_base* innermost = nullptr;
     if (task->started()) {
-        for (const coro_promise_base* frame = task->body_promise(); frame != nullptr;
-             frame = frame->awaiting()) {
-            innermost = frame;
-        }
+        innermost = task->innermost() != nullptr ? task->innermost() : task->body_promise();
     }
     const std::string site = innermost != nullptr ? format_site(innermost->site())
                                                   : format_site(task->created_at());

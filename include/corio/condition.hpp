@@ -104,7 +104,9 @@ public:
         return false;
     }
 
-    bool await_suspend(std::coroutine_handle<> h) {
+    template <class Promise>
+
+    bool await_suspend(std::coroutine_handle<Promise> h) {
         // Cancelled already: keep the lock, which wait() would have had to re-acquire anyway.
         if (bind("corio::condition::wait")) return false;
         lock_->release();

@@ -161,7 +161,12 @@ protected:
 
 class coro_promise_base : public recycled {
 public:
+#if defined(__cpp_lib_source_location)
     explicit coro_promise_base(site_record created) noexcept : where_(created) {}
+#else
+    explicit coro_promise_base(site_record created) noexcept
+        : file_(created.file), function_(created.function), line_(created.line) {}
+#endif
 
     std::suspend_always initial_suspend() noexcept { return {}; }
 
@@ -180,22 +185,35 @@ public:
     // by the constructor: an await only stores its line.
     template <class Awaitable>
     decltype(auto) await_transform(Awaitable&& awaitable, unsigned line = __builtin_LINE()) {
-        where_.line = line;
+        line_ = line;
         return get_awaiter(static_cast<Awaitable&&>(awaitable));
     }
 #endif
 
     /// Where the coroutine last awaited (its suspension point while suspended); before its
     /// first `co_await`, where the coroutine is (what "never awaited" reports show).
+#if defined(__cpp_lib_source_location)
     [[nodiscard]] await_site site() const noexcept { return to_await_site(where_); }
+#else
+    [[nodiscard]] await_site site() const noexcept { return {file_, function_, line_}; }
+#endif
 
     /// Whether the coroutine was ever started (awaited, or made a task's body).
     [[nodiscard]] bool started() const noexcept { return link_ != nullptr; }
 
-    /// The coroutine this one awaits while both are suspended, if it awaits a `coro`; null
-    /// otherwise. Set when the awaited coroutine suspends and cleared when it finishes, so that
-    /// a `co_await` that completes without suspending costs nothing here.
-    [[nodiscard]] const coro_promise_base* awaiting() const noexcept { return awaiting_; }
+    /// The corio coroutine that awaits this one while this one is suspended (or waits for the
+    /// trampoline), if there is one: null for a task's body, for a coroutine that completed
+    /// without suspending, and for one awaited from a coroutine of another library.
+    [[nodiscard]] const coro_promise_base* caller() const noexcept {
+        if (mode_ != run_mode::resumed_later_by_coro) return nullptr;
+        return &std::coroutine_handle<coro_promise_base>::from_address(link_).promise();
+    }
+
+    /// Whether `Promise` is a corio coroutine's promise that `caller()` can find again from its
+    /// frame's address: it sits right after the frame's two function pointers.
+    template <class Promise>
+    static constexpr bool findable = std::is_base_of_v<coro_promise_base, Promise> &&
+                                     alignof(Promise) <= 2 * sizeof(void*);
 
     struct final_awaiter {
         bool await_ready() noexcept { return false; }
@@ -211,12 +229,6 @@ public:
                 // Back into the awaiter's await_suspend, which continues the caller.
                 promise.mode_ = run_mode::completed_inline;
                 return std::noop_coroutine();
-            case run_mode::resumed_later_by_coro: {
-                // The caller is a corio coroutine (see `start`): it no longer awaits this one.
-                auto caller = std::coroutine_handle<coro_promise_base>::from_address(promise.link_);
-                caller.promise().awaiting_ = nullptr;
-                return resumer::transfer(caller);
-            }
             default:
                 return resumer::transfer(std::coroutine_handle<>::from_address(promise.link_));
             }
@@ -232,8 +244,8 @@ public:
     }
 
     /// Starts this coroutine on behalf of `caller`; returns whether `caller` must suspend
-    /// (false: the body already finished, continue the caller at once). `caller_promise` is the
-    /// caller's promise when the caller is a corio coroutine, null otherwise.
+    /// (false: the body already finished, continue the caller at once). `caller_is_corio`: the
+    /// caller's promise is `findable` (see `caller()`).
     ///
     /// NOTE: the body runs as a plain nested call while the nesting stays shallow, so a
     /// synchronously completing `co_await` costs one indirect call and no trip through the
@@ -241,7 +253,7 @@ public:
     /// instead, so that deep recursion cannot overflow the stack in any build (see
     /// detail/resumer.hpp on why symmetric transfer alone does not guarantee that).
     bool start(std::coroutine_handle<> self, std::coroutine_handle<> caller,
-               coro_promise_base* caller_promise) noexcept {
+               bool caller_is_corio) noexcept {
         link_ = caller.address();
         unsigned& calls_left = resumer::inline_calls_left();
         if (calls_left != 0) [[likely]] {
@@ -254,13 +266,8 @@ public:
             resumer::defer(self);
         }
         // This coroutine suspended (or waits for the trampoline): it resumes its caller when it
-        // finishes, and until then the caller's await chain names it.
-        if (caller_promise != nullptr) {
-            mode_ = run_mode::resumed_later_by_coro;
-            caller_promise->awaiting_ = this;
-        } else {
-            mode_ = run_mode::resumed_later;
-        }
+        // finishes, and until then a dump of the await chain goes up through it to the caller.
+        mode_ = caller_is_corio ? run_mode::resumed_later_by_coro : run_mode::resumed_later;
         return true;
     }
 
@@ -275,8 +282,14 @@ private:
 
     // The awaiting coroutine's address, or the owning task for a task body (`mode_` tells).
     void* link_ = nullptr;
-    const coro_promise_base* awaiting_ = nullptr;
+#if defined(__cpp_lib_source_location)
     site_record where_;
+#else
+    // The three words of an `await_site`, apart, so that `mode_` fits after the line.
+    const char* file_;
+    const char* function_;
+    unsigned line_;
+#endif
     run_mode mode_ = run_mode::resumed_later;
 };
 
@@ -400,14 +413,8 @@ public:
         bool await_ready() const noexcept { return false; }
         template <class CallerPromise>
         bool await_suspend(std::coroutine_handle<CallerPromise> caller) noexcept {
-            detail::coro_promise_base* caller_promise = nullptr;
-            // A caller's promise is found again from its frame's address (see final_awaiter)
-            // where it sits right after the frame's two function pointers.
-            if constexpr (std::is_base_of_v<detail::coro_promise_base, CallerPromise> &&
-                          alignof(CallerPromise) <= 2 * sizeof(void*)) {
-                caller_promise = &caller.promise();
-            }
-            return handle_.promise().start(handle_, caller, caller_promise);
+            return handle_.promise().start(
+                handle_, caller, detail::coro_promise_base::findable<CallerPromise>);
         }
         T await_resume() { return handle_.promise().take_result(); }
 

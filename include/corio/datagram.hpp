@@ -88,7 +88,8 @@ public:
             ended_ = state_->closed_;
             return ended_;
         }
-        bool await_suspend(std::coroutine_handle<> h) {
+        template <class Promise>
+        bool await_suspend(std::coroutine_handle<Promise> h) {
             const bool suspended = io_awaiter::await_suspend(h);
             if (suspended) state_->in_flight_.push_back(this);
             return suspended;

@@ -159,7 +159,9 @@ public:
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 
-    bool await_suspend(std::coroutine_handle<> h) {
+    template <class Promise>
+
+    bool await_suspend(std::coroutine_handle<Promise> h) {
         task_ = &task_state_base::current("corio executor call");
         if (task_->cancel_pending()) return false;  // await_resume throws; nothing started
         result_ = task_->loop().run_in_executor(std::move(fn_));

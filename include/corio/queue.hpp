@@ -361,7 +361,9 @@ public:
             return true;
         }
 
-        bool await_suspend(std::coroutine_handle<> h) {
+        template <class Promise>
+
+        bool await_suspend(std::coroutine_handle<Promise> h) {
             if (bind("corio::queue::put")) return false;
             wait_in(queue_->putters_, h);
             return true;
@@ -430,7 +432,9 @@ public:
             return false;
         }
 
-        bool await_suspend(std::coroutine_handle<> h) {
+        template <class Promise>
+
+        bool await_suspend(std::coroutine_handle<Promise> h) {
             if (bind("corio::queue::get")) return false;
             wait_in(queue_->getters_, h);
             return true;
@@ -481,7 +485,9 @@ public:
 
         [[nodiscard]] bool await_ready() const noexcept { return queue_->unfinished_ == 0; }
 
-        bool await_suspend(std::coroutine_handle<> h) {
+        template <class Promise>
+
+        bool await_suspend(std::coroutine_handle<Promise> h) {
             if (bind("corio::queue::join")) return false;
             wait_in(queue_->joiners_, h);
             return true;

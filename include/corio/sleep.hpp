@@ -33,7 +33,9 @@ public:
 
     bool await_ready() const noexcept { return false; }
 
-    bool await_suspend(std::coroutine_handle<> h) {
+    template <class Promise>
+
+    bool await_suspend(std::coroutine_handle<Promise> h) {
         task_ = &task_state_base::current("corio::sleep");
         if (task_->cancel_pending()) return false;
         const loop_clock::duration delay = when_.time_since_epoch();

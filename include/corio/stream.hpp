@@ -221,7 +221,8 @@ public:
             ended_ = t_->error_ != 0 || t_->input_ended();
             return ended_;
         }
-        bool await_suspend(std::coroutine_handle<> h) {
+        template <class Promise>
+        bool await_suspend(std::coroutine_handle<Promise> h) {
             const bool suspended = io_awaiter::await_suspend(h);
             if (suspended) t_->read_op_ = this;
             return suspended;
@@ -719,7 +720,8 @@ public:
         if (t_->error_ != 0) t_->throw_error("drain");
         return t_->drain_ready();
     }
-    bool await_suspend(std::coroutine_handle<> h) {
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> h) {
         if (bind(what_ == what::drain ? "corio::stream_writer::drain"
                                       : "corio::stream_writer::wait_closed")) {
             return false;

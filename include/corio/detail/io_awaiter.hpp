@@ -32,7 +32,9 @@ public:
 
     bool await_ready() const noexcept { return false; }
 
-    bool await_suspend(std::coroutine_handle<> h) {
+    template <class Promise>
+
+    bool await_suspend(std::coroutine_handle<Promise> h) {
         task_ = &task_state_base::current("corio I/O");
         if (task_->cancel_pending()) {
             result_ = -ECANCELED;

@@ -59,7 +59,8 @@ public:
     }
 
     /// Links the waiter at the back of `list` and suspends the task at `h` in it.
-    void wait_in(intrusive_list<sync_waiter>& list, std::coroutine_handle<> h) noexcept {
+    template <class Promise>
+    void wait_in(intrusive_list<sync_waiter>& list, std::coroutine_handle<Promise> h) noexcept {
         status_ = status::waiting;
         list.push_back(this);
         task_->suspend(h, this);

@@ -89,6 +89,13 @@ public:
     [[nodiscard]] bool scheduled() const noexcept { return scheduled_; }
     /// The body's promise, while the body exists: the top of the task's await chain.
     [[nodiscard]] virtual const coro_promise_base* body_promise() const noexcept = 0;
+    /// The innermost coroutine of the task's await chain while the task is suspended in one of
+    /// corio's waits (null otherwise): the chain goes up from it through `caller()`.
+    [[nodiscard]] const coro_promise_base* innermost() const noexcept {
+        if (!resumes_corio_coroutine_) return nullptr;
+        return &std::coroutine_handle<coro_promise_base>::from_address(resume_at_.address())
+                    .promise();
+    }
     /// Where `create_task` was called, recorded in debug mode only.
     [[nodiscard]] await_site created_at() const noexcept {
         return extras_ ? extras_->created_at : await_site{};
@@ -161,10 +168,13 @@ public:
     [[nodiscard]] bool cancel_pending() const noexcept { return must_cancel_; }
 
     /// Called from `await_suspend`: the task suspends at `h`, in `wait` (null when nothing
-    /// can be withdrawn, as in `sleep(0)`).
-    void suspend(std::coroutine_handle<> h, cancellable_wait* wait) noexcept {
+    /// can be withdrawn, as in `sleep(0)`). Awaiters pass `h` with its promise type, which tells
+    /// whether `h` is a corio coroutine, the innermost of the task's await chain.
+    template <class Promise>
+    void suspend(std::coroutine_handle<Promise> h, cancellable_wait* wait) noexcept {
         resume_at_ = h;
         wait_ = wait;
+        resumes_corio_coroutine_ = coro_promise_base::findable<Promise>;
     }
 
     /// Called from `await_resume`: the wait is over; throws `cancelled_error` if the task was
@@ -286,6 +296,9 @@ private:
             }
             next = self->body_;
         }
+        // Until the task suspends again in one of corio's waits, its chain is unknown (it may
+        // wait in another library's awaiter, which does not record it).
+        self->resumes_corio_coroutine_ = false;
         event_loop& loop = *self->loop_;
         task_state_base*& current = loop_access::current_task(loop);
         task_state_base* const previous = std::exchange(current, self);
@@ -329,9 +342,13 @@ private:
     std::uint32_t id_ = 0;
     std::uint8_t cancel_requests_ = 0;  // saturates, as nobody nests 255 cancellations
     bool must_cancel_ = false;
-    bool in_cancel_ = false;  // inside `cancel`, which may come back through a cycle of waits
     // Invariant: true exactly while the task's node is in the ready queue.
     bool scheduled_ = true;
+    // Two flags in one byte, so that the state stays within 120 bytes:
+    bool in_cancel_ : 1 = false;  // inside `cancel`, which may come back through a cycle of waits
+    // Whether `resume_at_` is a corio coroutine that suspended in one of corio's waits since the
+    // task last resumed: the innermost of the task's await chain (see `innermost()`).
+    bool resumes_corio_coroutine_ : 1 = false;
 };
 
 template <class T>
@@ -446,7 +463,9 @@ public:
 
     [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
 
-    bool await_suspend(std::coroutine_handle<> h) {
+    template <class Promise>
+
+    bool await_suspend(std::coroutine_handle<Promise> h) {
         task_ = &task_state_base::current("co_await of a corio future or task");
         if (static_cast<future_state_base*>(task_) == state_) {
             throw std::runtime_error("a task cannot await itself");
