@@ -1,6 +1,7 @@
 // corio::gather (include/corio/gather.hpp): results in argument order, coros/tasks/futures,
-// void and move-only results, the range form, concurrency, eagerness, the first exception,
-// return_exceptions, cancellation in both directions, and empty input.
+// void and move-only results, the range form (sized or not), concurrency, eagerness, the first
+// exception (also from a child failed beforehand), return_exceptions, cancellation in both
+// directions, and empty input.
 #include <corio/gather.hpp>
 
 #include "support/catch.hpp"
@@ -12,7 +13,10 @@
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <forward_list>
+#include <list>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -540,6 +544,68 @@ corio::coro<void> child_cancelled_main(recorder& rec) {
     CHECK(rec.events() == expected);
 }
 
+// A sized range other than a vector, and one with no size() (the gather collects it first).
+corio::coro<void> other_ranges_main() {
+    std::list<corio::coro<int>> listed;
+    std::forward_list<corio::coro<int>> forward;
+    for (int i = 0; i < 4; ++i) {
+        listed.push_back(plain_value_after(std::chrono::milliseconds(4 - i), i));
+    }
+    for (int i = 3; i >= 0; --i) {  // push_front: the list reads 0, 1, 2, 3
+        forward.push_front(plain_value_after(std::chrono::milliseconds(i), 10 + i));
+    }
+    static_assert(std::ranges::sized_range<decltype(listed)>);
+    static_assert(!std::ranges::sized_range<decltype(forward)>);
+    std::vector<int> from_list = co_await corio::gather(listed);
+    std::vector<int> from_forward = co_await corio::gather(std::move(forward));
+    CHECK(from_list == std::vector<int>{0, 1, 2, 3});
+    CHECK(from_forward == std::vector<int>{10, 11, 12, 13});
+    CHECK(std::all_of(listed.begin(), listed.end(), [](const auto& c) { return !c; }));
+
+    auto& loop = corio::get_running_loop();
+    std::list<corio::future<int>> futures;
+    for (int i = 0; i < 3; ++i) futures.push_back(loop.create_future<int>());
+    auto gathering = corio::gather(futures);
+    int value = 100;
+    for (auto& f : futures) f.set_result(value++);
+    std::vector<int> from_futures = co_await gathering;
+    CHECK(from_futures == std::vector<int>{100, 101, 102});
+}
+
+// A child that failed before the gather was made fails it at once; the children after it still
+// become tasks and run.
+corio::coro<void> already_failed_child_main(recorder& rec) {
+    auto& loop = corio::get_running_loop();
+    corio::future<int> failed = loop.create_future<int>();
+    failed.set_exception(std::make_exception_ptr(test_error("before")));
+    auto gathering = corio::gather(failed, record_start(rec, "after", 1));
+    CHECK(gathering.done());
+    std::string message;
+    try {
+        co_await gathering;
+    } catch (const test_error& e) {
+        message = e.what();
+    }
+    CHECK(message == "before");
+    co_await corio::sleep(5ms);
+    CHECK(rec.events() == std::vector<std::string>{"after started", "after finished"});
+
+    std::vector<corio::future<int>> range;
+    range.push_back(loop.create_future<int>());
+    range.push_back(loop.create_future<int>());
+    range[0].set_exception(std::make_exception_ptr(test_error("first")));
+    auto range_gathering = corio::gather(range);
+    CHECK(range_gathering.done());
+    range[1].set_result(2);  // completes after the gather failed: nothing to report
+    std::string range_message;
+    try {
+        co_await range_gathering;
+    } catch (const test_error& e) {
+        range_message = e.what();
+    }
+    CHECK(range_message == "first");
+}
+
 corio::coro<void> empty_main() {
     std::vector<int> none = co_await corio::gather(int_coros{});
     CHECK(none.empty());
@@ -701,6 +767,20 @@ TEST_CASE("gather: a child cancelled from outside fails the gather, not the othe
     frame_leak_check leaks;
     recorder rec;
     corio::run(child_cancelled_main(rec));
+}
+
+TEST_CASE("gather: a list and a forward_list (no size) of coros, a list of futures", "[gather]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run(other_ranges_main());
+}
+
+TEST_CASE("gather: a child failed before the gather fails it at once, the others still run",
+          "[gather]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    recorder rec;
+    corio::run(already_failed_child_main(rec));
 }
 
 TEST_CASE("gather: empty input completes at once", "[gather]") {

@@ -8,11 +8,11 @@
 #include "corio/future.hpp"
 #include "corio/outcome.hpp"
 
-#include <array>
 #include <cstddef>
 #include <exception>
 #include <functional>
 #include <iterator>
+#include <stdexcept>
 #include <ranges>
 #include <string>
 #include <tuple>
@@ -86,25 +86,28 @@ protected:
         future_state_base* state;
     };
 
-    /// Listens to every child (the derived class holds their handles): `state_of(i)` is the
-    /// state of child `i` (no `std::views` here: clang 14 rejects libstdc++ 12's).
-    template <class StateOf>
-    void start(std::size_t count, StateOf state_of) {
-        slots_.reserve(count);
-        for (std::size_t i = 0; i < count; ++i) slots_.emplace_back(this, state_of(i));
-        if (slots_.empty()) {
-            finish();
-            return;
+    // Listening to the children, which the derived class holds: `expect_children(n)`, then
+    // `listen` for each child in order as it is made (one pass over a million new tasks, not
+    // two), then `all_listening()`.
+
+    void expect_children(std::size_t count) { slots_.reserve(count); }
+
+    void listen(future_state_base& child) {
+        // The children point into slots_, which therefore never reallocates.
+        if (slots_.size() == slots_.capacity()) {
+            throw std::length_error("corio::gather: more children than expected");
         }
-        // Invariant from here: slots_ never reallocates, since the children point into it.
-        for (child_slot& slot : slots_) {
-            if (slot.state->done()) {
-                on_child_done(slot);
-            } else {
-                slot.state->add_listener(&slot);
-            }
-            // A child done at once may already have completed the gather.
+        child_slot& slot = slots_.emplace_back(this, &child);
+        if (child.done()) {
+            on_child_done(slot);  // may complete the gather at once (a failed child)
+        } else {
+            child.add_listener(&slot);
         }
+    }
+
+    void all_listening() {
+        listening_ = true;
+        if (!this->done() && finished_ == slots_.size()) finish();
     }
 
     virtual R make_result() = 0;
@@ -146,7 +149,7 @@ private:
                 return;
             }
         }
-        if (finished_ == slots_.size()) finish();
+        if (listening_ && finished_ == slots_.size()) finish();
     }
 
     void finish() noexcept {
@@ -171,6 +174,7 @@ private:
     std::string cancel_message_;
     bool return_exceptions_;
     bool cancel_requested_ = false;
+    bool listening_ = false;  // to every child: the gather may finish
 };
 
 template <bool ReturnExceptions, class H>
@@ -197,13 +201,9 @@ public:
     ~gather_tuple_state() override { this->detach_children(); }
 
     void start() {
-        std::apply(
-            [this](const H&... h) {
-                const std::array<future_state_base*, sizeof...(H)> states{&base_state(h)...};
-                gather_state<result_type>::start(states.size(),
-                                                 [&](std::size_t i) { return states[i]; });
-            },
-            children_);
+        this->expect_children(sizeof...(H));
+        std::apply([&](const H&... h) { (this->listen(base_state(h)), ...); }, children_);
+        this->all_listening();
     }
 
 private:
@@ -226,15 +226,20 @@ class gather_range_state final : public gather_state<gathered_vector_t<ReturnExc
     using result_type = gathered_vector_t<ReturnExceptions, H>;
 
 public:
-    gather_range_state(event_loop& loop, std::vector<H> children)
-        : gather_state<result_type>(loop, ReturnExceptions), children_(std::move(children)) {}
+    /// A gather of `count` children, each given to `add` in order, then `start()`.
+    gather_range_state(event_loop& loop, std::size_t count)
+        : gather_state<result_type>(loop, ReturnExceptions) {
+        children_.reserve(count);
+        this->expect_children(count);
+    }
     ~gather_range_state() override { this->detach_children(); }
 
-    void start() {
-        gather_state<result_type>::start(children_.size(), [this](std::size_t i) {
-            return static_cast<future_state_base*>(&base_state(children_[i]));
-        });
+    void add(H child) {
+        this->listen(base_state(child));
+        children_.push_back(std::move(child));  // no reallocation: room was made
     }
+
+    void start() { this->all_listening(); }
 
 private:
     result_type make_result() override {
@@ -268,22 +273,33 @@ template <bool ReturnExceptions, class R>
 auto gather_range(R&& range) {
     using element = std::ranges::range_value_t<R>;
     using handle_type = ensured_t<element>;
-    std::vector<handle_type> children;
-    if constexpr (std::ranges::sized_range<R>) children.reserve(std::ranges::size(range));
-    for (auto&& item : range) {
-        if constexpr (is_coro_v<element>) {
-            children.push_back(ensure_future(std::move(item)));  // a coro is consumed
-        } else {
-            children.push_back(ensure_future(static_cast<decltype(item)>(item)));
-        }
-    }
     using state_type = gather_range_state<ReturnExceptions, handle_type>;
     using result_type = gathered_vector_t<ReturnExceptions, handle_type>;
-    auto* state = new state_type(get_running_loop(), std::move(children));
-    auto handle = handle_access::make<future<result_type>>(state);
-    state->release();
-    state->start();
-    return handle;
+    auto make_child = [](auto&& item) {
+        if constexpr (is_coro_v<element>) {
+            return ensure_future(std::move(item));  // a coro is consumed
+        } else {
+            return ensure_future(static_cast<decltype(item)>(item));
+        }
+    };
+    if constexpr (std::ranges::sized_range<R>) {
+        // Each child is listened to as soon as it is made: one pass over the new tasks.
+        auto* state = new state_type(get_running_loop(), std::ranges::size(range));
+        auto handle = handle_access::make<future<result_type>>(state);
+        state->release();
+        for (auto&& item : range) state->add(make_child(static_cast<decltype(item)>(item)));
+        state->start();
+        return handle;
+    } else {
+        std::vector<handle_type> children;
+        for (auto&& item : range) children.push_back(make_child(static_cast<decltype(item)>(item)));
+        auto* state = new state_type(get_running_loop(), children.size());
+        auto handle = handle_access::make<future<result_type>>(state);
+        state->release();
+        for (handle_type& child : children) state->add(std::move(child));
+        state->start();
+        return handle;
+    }
 }
 
 template <class R>
