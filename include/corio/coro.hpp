@@ -17,6 +17,7 @@
 #include <version>
 
 #if defined(__cpp_lib_source_location)
+#include <bit>
 #include <source_location>
 #endif
 
@@ -54,6 +55,7 @@ using site_record = std::source_location;
 [[nodiscard]] inline await_site to_await_site(const std::source_location& where) noexcept {
     return {where.file_name(), where.function_name(), where.line()};
 }
+
 #else
 using site_record = await_site;
 [[nodiscard]] constexpr await_site to_await_site(const await_site& where) noexcept {
@@ -173,7 +175,21 @@ public:
     /// Every `co_await` in a corio coroutine passes through here, unchanged: it records where
     /// the coroutine waits (one store), so that a dump of the loop's tasks can show each await
     /// chain (see call_graph.hpp).
-#if defined(__cpp_lib_source_location)
+#if defined(__cpp_lib_source_location) && defined(__GLIBCXX__) && \
+    __has_builtin(__builtin_source_location)
+    // NOTE: g++ keeps every class-type temporary of a `co_await` expression in the coroutine
+    // frame, a `std::source_location` argument too (8 bytes per `co_await` in the source), but
+    // not a pointer. libstdc++'s `std::source_location` is the very pointer that
+    // `__builtin_source_location()` gives, so the pointer is passed and the record rebuilt.
+    template <class Awaitable>
+    decltype(auto) await_transform(Awaitable&& awaitable,
+                                   const void* where = __builtin_source_location()) {
+        static_assert(sizeof(where) == sizeof(site_record) &&
+                      std::is_trivially_copyable_v<site_record>);
+        where_ = std::bit_cast<site_record>(where);
+        return get_awaiter(static_cast<Awaitable&&>(awaitable));
+    }
+#elif defined(__cpp_lib_source_location)
     template <class Awaitable>
     decltype(auto) await_transform(Awaitable&& awaitable,
                                    site_record where = site_record::current()) {
