@@ -11,7 +11,6 @@
 
 #include <coroutine>
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -135,7 +134,7 @@ public:
     /// asyncio's `Task.cancel`: asks the task to stop at its current (or next) suspension.
     bool cancel(const std::string& message) override {
         if (done()) return false;
-        if (cancel_requests_ < std::numeric_limits<decltype(cancel_requests_)>::max()) {
+        if (cancel_requests_ < max_cancel_requests) {
             ++cancel_requests_;
         }
         if (!message.empty() || extras_) extras().cancel_message = message;
@@ -340,15 +339,17 @@ private:
     cancellable_wait* wait_ = nullptr;
     std::unique_ptr<extra_fields> extras_;
     std::uint32_t id_ = 0;
-    std::uint8_t cancel_requests_ = 0;  // saturates, as nobody nests 255 cancellations
+    // Cold fields share a byte, so that the state stays within 120 bytes and the hot flags
+    // below are plain bytes (a bit field costs a read-modify-write on every store).
+    static constexpr unsigned max_cancel_requests = 127;  // saturates: nobody nests that many
+    std::uint8_t cancel_requests_ : 7 = 0;
+    bool in_cancel_ : 1 = false;  // inside `cancel`, which may come back through a cycle of waits
     bool must_cancel_ = false;
     // Invariant: true exactly while the task's node is in the ready queue.
     bool scheduled_ = true;
-    // Two flags in one byte, so that the state stays within 120 bytes:
-    bool in_cancel_ : 1 = false;  // inside `cancel`, which may come back through a cycle of waits
     // Whether `resume_at_` is a corio coroutine that suspended in one of corio's waits since the
     // task last resumed: the innermost of the task's await chain (see `innermost()`).
-    bool resumes_corio_coroutine_ : 1 = false;
+    bool resumes_corio_coroutine_ = false;
 };
 
 template <class T>
