@@ -23,8 +23,11 @@ public:
     static constexpr std::size_t granularity = 8;
     static constexpr std::size_t max_cached_size = 2048;
     static constexpr std::size_t class_count = max_cached_size / granularity;
-    /// A thread keeps at most this much memory in its free lists.
-    static constexpr std::size_t max_cached_bytes = std::size_t{64} << 20;
+    /// A thread keeps at most this much memory in its free lists: enough for a burst of a
+    /// million tasks (about 250 MB of frames and states) to be recycled rather than go back
+    /// to malloc, which would trim its heap and take page faults to grow it again (gather of
+    /// a million coros: 210 ns per element with a 64 MiB cap, 128 ns with this one, g++ 12).
+    static constexpr std::size_t max_cached_bytes = std::size_t{256} << 20;
 
     [[nodiscard]] [[gnu::always_inline]] static void* allocate(std::size_t size) {
         auto& s = state_;
