@@ -1039,9 +1039,15 @@ inline void event_loop::throw_deadlock() {
     throw deadlock_error(message);
 }
 
+namespace detail {
+[[noreturn]] [[gnu::cold]] [[gnu::noinline]] inline void throw_no_running_loop() {
+    throw std::runtime_error("no running event loop");
+}
+} // namespace detail
+
 inline event_loop& get_running_loop() {
     event_loop* loop = detail::loop_access::running();
-    if (loop == nullptr) throw std::runtime_error("no running event loop");
+    if (loop == nullptr) [[unlikely]] detail::throw_no_running_loop();
     return *loop;
 }
 

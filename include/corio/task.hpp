@@ -221,7 +221,8 @@ std::ostream& operator<<(std::ostream& out, const task<T>& t) {
 /// Wraps `body` in a task on the running loop and schedules it (asyncio's `create_task`).
 /// Throws `std::runtime_error` when no loop runs in this thread.
 template <class T>
-task<T> create_task(coro<T> body, detail::site_record where = detail::site_record::current()) {
+[[gnu::always_inline]] inline task<T> create_task(
+    coro<T> body, detail::site_record where = detail::site_record::current()) {
     return get_running_loop().create_task(std::move(body), where);
 }
 template <class T>
