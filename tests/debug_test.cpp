@@ -32,6 +32,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <coroutine>
 #include <csignal>
 #include <cstdlib>
 #include <functional>
@@ -444,6 +445,56 @@ TEST_CASE("call graph: what each task waits for", "[debug][call_graph]") {
             CHECK(has_block(dump, {"* task 'fresh'", "    has not started"}));
         }
     }
+}
+
+namespace {
+
+// An awaiter of another library: it neither tells corio's task machinery that it suspends nor
+// where; the program resumes the coroutine itself.
+struct foreign_awaiter {
+    std::coroutine_handle<>* parked;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const noexcept { *parked = h; }
+    void await_resume() const noexcept {}
+};
+
+struct foreign_lines {
+    unsigned outer = 0;
+    unsigned inner_sleep = 0;
+} foreign_sites;
+
+corio::coro<> inner_foreign(std::coroutine_handle<>& parked) {
+    foreign_sites.inner_sleep = __LINE__ + 1;
+    co_await corio::sleep(1ms);  // a corio wait first: the chain it left must not stay behind
+    co_await foreign_awaiter{&parked};
+}
+
+corio::coro<> outer_foreign(std::coroutine_handle<>& parked) {
+    foreign_sites.outer = __LINE__ + 1;
+    co_await inner_foreign(parked);
+}
+
+corio::coro<> foreign_wait_program(std::string& dump) {
+    std::coroutine_handle<> parked;
+    corio::task<> t = corio::create_task(outer_foreign(parked), "foreign");
+    while (!parked) co_await corio::sleep(1ms);
+    dump = corio::format_call_graph();
+    corio::get_running_loop().call_soon([&parked] { parked.resume(); });
+    co_await t;
+}
+
+} // namespace
+
+TEST_CASE("call graph: a task waiting in another library's awaiter shows its body only",
+          "[debug][call_graph]") {
+    frame_leak_check leaks;
+    CORIO_REQUIRE_BACKEND();
+    std::string dump;
+    corio::run(foreign_wait_program(dump));
+    INFO(dump);
+    CHECK(has_block(dump, {"* task 'foreign'", at(1, foreign_sites.outer, "outer_foreign"),
+                           "    waits on something corio cannot see"}));
+    CHECK(!contains(dump, ":" + std::to_string(foreign_sites.inner_sleep) + " "));
 }
 
 TEST_CASE("call graph: outside a running loop, and of a stopped loop", "[debug][call_graph]") {
