@@ -126,7 +126,6 @@ public:
     }
 
     template <class Promise>
-
     bool await_suspend(std::coroutine_handle<Promise> h) {
         if (bind("corio::barrier::wait")) return false;
         barrier& b = *barrier_;

@@ -105,7 +105,6 @@ public:
     }
 
     template <class Promise>
-
     bool await_suspend(std::coroutine_handle<Promise> h) {
         // Cancelled already: keep the lock, which wait() would have had to re-acquire anyway.
         if (bind("corio::condition::wait")) return false;

@@ -55,7 +55,6 @@ using site_record = std::source_location;
 [[nodiscard]] inline await_site to_await_site(const std::source_location& where) noexcept {
     return {where.file_name(), where.function_name(), where.line()};
 }
-
 #else
 using site_record = await_site;
 [[nodiscard]] constexpr await_site to_await_site(const await_site& where) noexcept {
@@ -101,11 +100,6 @@ using site_record = await_site;
     return std::string(site.file) + ':' + std::to_string(site.line) + " in " +
            readable_function(site.function);
 }
-
-template <class T>
-inline constexpr bool is_coro = false;
-template <class T>
-inline constexpr bool is_coro<coro<T>> = true;
 
 /// An awaiter, awaited through a reference. `await_transform` hands the compiler a prvalue
 /// always: g++ 12 copies (or fails to copy) an awaiter that `await_transform` returns by
@@ -227,9 +221,15 @@ public:
 
     /// Whether `Promise` is a corio coroutine's promise that `caller()` can find again from its
     /// frame's address: it sits right after the frame's two function pointers.
+    /// (False for `void`, the promise of a type-erased handle.)
     template <class Promise>
-    static constexpr bool findable = std::is_base_of_v<coro_promise_base, Promise> &&
-                                     alignof(Promise) <= 2 * sizeof(void*);
+    static constexpr bool findable = [] {
+        if constexpr (std::is_base_of_v<coro_promise_base, Promise>) {
+            return alignof(Promise) <= 2 * sizeof(void*);
+        } else {
+            return false;
+        }
+    }();
 
     struct final_awaiter {
         bool await_ready() noexcept { return false; }

@@ -62,7 +62,6 @@ public:
     [[nodiscard]] bool await_ready() const noexcept { return event_->set_; }
 
     template <class Promise>
-
     bool await_suspend(std::coroutine_handle<Promise> h) {
         if (bind("corio::event::wait")) return false;
         wait_in(event_->waiters_, h);

@@ -160,7 +160,6 @@ public:
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 
     template <class Promise>
-
     bool await_suspend(std::coroutine_handle<Promise> h) {
         task_ = &task_state_base::current("corio executor call");
         if (task_->cancel_pending()) return false;  // await_resume throws; nothing started

@@ -12,8 +12,8 @@
 #include <exception>
 #include <functional>
 #include <iterator>
-#include <stdexcept>
 #include <ranges>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>

@@ -362,7 +362,6 @@ public:
         }
 
         template <class Promise>
-
         bool await_suspend(std::coroutine_handle<Promise> h) {
             if (bind("corio::queue::put")) return false;
             wait_in(queue_->putters_, h);
@@ -433,7 +432,6 @@ public:
         }
 
         template <class Promise>
-
         bool await_suspend(std::coroutine_handle<Promise> h) {
             if (bind("corio::queue::get")) return false;
             wait_in(queue_->getters_, h);
@@ -486,7 +484,6 @@ public:
         [[nodiscard]] bool await_ready() const noexcept { return queue_->unfinished_ == 0; }
 
         template <class Promise>
-
         bool await_suspend(std::coroutine_handle<Promise> h) {
             if (bind("corio::queue::join")) return false;
             wait_in(queue_->joiners_, h);

@@ -32,7 +32,6 @@ public:
     [[nodiscard]] bool await_ready() noexcept { return owner_->try_take(); }
 
     template <class Promise>
-
     bool await_suspend(std::coroutine_handle<Promise> h) {
         if (bind(Owner::acquire_name)) return false;
         wait_in(owner_->waiting_, h);

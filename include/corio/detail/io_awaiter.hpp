@@ -33,7 +33,6 @@ public:
     bool await_ready() const noexcept { return false; }
 
     template <class Promise>
-
     bool await_suspend(std::coroutine_handle<Promise> h) {
         task_ = &task_state_base::current("corio I/O");
         if (task_->cancel_pending()) {

@@ -465,7 +465,6 @@ public:
     [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
 
     template <class Promise>
-
     bool await_suspend(std::coroutine_handle<Promise> h) {
         task_ = &task_state_base::current("co_await of a corio future or task");
         if (static_cast<future_state_base*>(task_) == state_) {
