@@ -6,6 +6,7 @@
 #include "support/catch.hpp"
 #include "support/test_helpers.hpp"
 
+#include <corio/gather.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -325,6 +327,48 @@ corio::coro<void> future_callbacks_main(recorder& rec) {
     f.add_done_callback([&rec](const corio::future<int>&) { rec("added when done"); });
     rec("added to the done future");
     co_await corio::sleep(0ms);
+}
+
+corio::coro<int> await_future(corio::future<int> f, recorder& rec) {
+    const int value = co_await f;
+    rec("awaiter got " + std::to_string(value));
+    co_return value;
+}
+
+// Tasks awaiting a future and a gather listening to it are listeners too, without an id:
+// removing a callback leaves them alone, whatever the ids.
+corio::coro<void> remove_among_other_listeners_main(recorder& rec) {
+    auto& loop = corio::get_running_loop();
+    auto f = loop.create_future<int>();
+    corio::task<int> first = corio::create_task(await_future(f, rec));
+    co_await corio::sleep(0ms);  // `first` now waits on f
+    const corio::callback_id removed =
+        f.add_done_callback([&rec](const corio::future<int>&) { rec("removed callback ran"); });
+    auto gathering = corio::gather(f);
+    corio::task<int> second = corio::create_task(await_future(f, rec));
+    co_await corio::sleep(0ms);
+    f.add_done_callback([&rec](const corio::future<int>&) { rec("kept callback ran"); });
+    CHECK(f.remove_done_callback(removed) == 1);
+    CHECK(f.remove_done_callback(removed) == 0);
+    CHECK(f.remove_done_callback(corio::callback_id{0}) == 0);
+    f.set_result(9);
+    const std::tuple<int> gathered = co_await gathering;
+    const int a = co_await first;
+    const int b = co_await second;
+    CHECK(std::get<0>(gathered) == 9);
+    CHECK(a == 9);
+    CHECK(b == 9);
+    co_await corio::sleep(0ms);
+}
+
+TEST_CASE("future: removing a done callback leaves awaiting tasks and gathers alone",
+          "[future][callbacks]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    recorder rec;
+    corio::run(remove_among_other_listeners_main(rec));
+    const std::vector<std::string> expected{"awaiter got 9", "awaiter got 9", "kept callback ran"};
+    CHECK(rec.events() == expected);
 }
 
 TEST_CASE("future: done callbacks run through the loop, in order, and can be removed",

@@ -29,11 +29,27 @@ class task_state_base;
 /// release a reference on any state (it may schedule work that does).
 struct listener : list_node {
     using notify_fn = void (*)(listener*, future_state_base&, bool run) noexcept;
-    explicit listener(notify_fn notify, std::uint64_t callback_id = 0) noexcept
-        : notify_(notify), callback_id_(callback_id) {}
+    explicit listener(notify_fn notify) noexcept : notify_(notify) {}
     notify_fn notify_;
-    /// Non-zero for done callbacks: what `remove_done_callback` is given.
-    std::uint64_t callback_id_;
+};
+
+/// A done callback among the listeners: it has an id, for `remove_done_callback`. Every one
+/// notifies through `callback_listener::notify`, which is how `remove_callback` tells them from
+/// the other listeners (tasks waiting in their frames and combinators' slots, which thus carry
+/// no id).
+struct callback_listener : listener {
+    callback_listener(notify_fn notify_callback, std::uint64_t id) noexcept
+        : listener(&notify), notify_callback_(notify_callback), id_(id) {}
+
+    static void notify(listener* l, future_state_base& state, bool run) noexcept {
+        static_cast<callback_listener*>(l)->notify_callback_(l, state, run);
+    }
+    [[nodiscard]] static bool has_id(const listener* l, std::uint64_t id) noexcept {
+        return l->notify_ == &notify && static_cast<const callback_listener*>(l)->id_ == id;
+    }
+
+    notify_fn notify_callback_;
+    std::uint64_t id_;
 };
 
 enum class future_status : std::uint8_t { pending, finished, cancelled };
@@ -140,7 +156,7 @@ public:
     std::size_t remove_callback(std::uint64_t id) noexcept {
         std::size_t removed = 0;
         listeners_.for_each([&](listener* l) {
-            if (removed == 0 && l->callback_id_ == id) {
+            if (removed == 0 && callback_listener::has_id(l, id)) {
                 l->unlink();
                 l->notify_(l, *this, false);
                 removed = 1;

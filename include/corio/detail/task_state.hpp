@@ -388,11 +388,11 @@ private:
 /// A done callback: scheduled through the ready queue when the state completes, and called
 /// with a `Handle` (a `task<T>`, `task<>` or `future<T>`) to the state.
 template <class Handle, class F>
-class done_callback final : public listener, public ready_node, public recycled {
+class done_callback final : public callback_listener, public ready_node, public recycled {
 public:
     template <class G>
     done_callback(std::uint64_t id, G&& fn)
-        : listener(&notify, id), ready_node(&run_ready), fn_(std::forward<G>(fn)) {}
+        : callback_listener(&notify, id), ready_node(&run_ready), fn_(std::forward<G>(fn)) {}
 
     /// Schedules the callback for a state that is already done.
     void schedule_for(future_state_base& state) noexcept {
