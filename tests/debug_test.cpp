@@ -1222,6 +1222,21 @@ TEST_CASE("deadlock: detection is off by default, as a thread may still complete
         options.detect_deadlock = false;
         CHECK_FALSE(corio::new_event_loop(options)->get_detect_deadlock());
         CHECK(corio::new_event_loop(detecting())->get_detect_deadlock());
+
+        // Leaving debug mode turns detection off again only if debug mode turned it on.
+        loop->set_debug(true);
+        CHECK(loop->get_detect_deadlock());
+        loop->set_debug(false);
+        CHECK_FALSE(loop->get_detect_deadlock());
+        loop->set_detect_deadlock(true);
+        loop->set_debug(true);
+        loop->set_debug(false);
+        CHECK(loop->get_detect_deadlock());
+        loop->set_detect_deadlock(false);
+        loop->set_debug(true);
+        loop->set_detect_deadlock(true);  // asked for explicitly: it stays
+        loop->set_debug(false);
+        CHECK(loop->get_detect_deadlock());
     }
     // The case detection cannot see: a plain thread completes the future. By default, run
     // simply waits for it.

@@ -475,10 +475,17 @@ public:
 
     /// asyncio's debug mode: slow callbacks and task steps reported, tasks' creation sites kept
     /// for reports, calls from the wrong thread refused, coroutines never awaited reported,
-    /// deadlocks detected (unless `set_detect_deadlock(false)` came after).
+    /// deadlocks detected (unless `set_detect_deadlock(false)` came after). Leaving debug mode
+    /// turns deadlock detection off again if debug mode is what turned it on.
     void set_debug(bool enabled) noexcept {
         debug_ = enabled;
-        if (enabled) detect_deadlock_ = true;
+        if (enabled && !detect_deadlock_) {
+            detect_deadlock_ = true;
+            deadlock_detection_from_debug_ = true;
+        } else if (!enabled && deadlock_detection_from_debug_) {
+            detect_deadlock_ = false;
+            deadlock_detection_from_debug_ = false;
+        }
     }
     [[nodiscard]] bool get_debug() const noexcept { return debug_; }
 
@@ -494,7 +501,10 @@ public:
     /// `deadlock_error` from `run_forever` / `run_until_complete`, naming the waiting tasks
     /// and what each waits on, instead of sleeping forever. Off by default outside debug mode:
     /// another thread may still complete a future through `call_soon_threadsafe`.
-    void set_detect_deadlock(bool enabled) noexcept { detect_deadlock_ = enabled; }
+    void set_detect_deadlock(bool enabled) noexcept {
+        detect_deadlock_ = enabled;
+        deadlock_detection_from_debug_ = false;
+    }
     [[nodiscard]] bool get_detect_deadlock() const noexcept { return detect_deadlock_; }
 
 protected:
@@ -753,6 +763,7 @@ private:
     bool closed_ = false;
     bool debug_ = false;
     bool detect_deadlock_ = false;
+    bool deadlock_detection_from_debug_ = false;  // set_debug(true) turned it on
     bool virtual_time_ = false;
     time_point virtual_now_{};
     duration slow_callback_duration_ = std::chrono::milliseconds(100);
