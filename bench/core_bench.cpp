@@ -1,6 +1,6 @@
 // Benchmarks of the core runtime's hot paths: a coroutine call, a task spawned and awaited,
-// a switch between two tasks, and a million sleeping tasks. Each runs on both backends; the
-// backend's name is in the label.
+// a switch between two tasks, a short timer's latency, and a million sleeping tasks. Each runs
+// on both backends; the backend's name is in the label.
 
 #include <corio/corio.hpp>
 
@@ -79,6 +79,16 @@ void sleep0_switch(benchmark::State& state, corio::backend backend) {
         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+corio::coro<> sleep_repeatedly(benchmark::State& state) {
+    for (auto _ : state) co_await corio::sleep(100us);
+}
+
+// How late a short timer fires: the loop's wait for it (the reactor's timeout) and the wake-up.
+void sleep_latency(benchmark::State& state, corio::backend backend) {
+    auto loop = corio_bench::make_loop(state, backend);
+    loop->run_until_complete(sleep_repeatedly(state));
+}
+
 corio::coro<> sleeper(std::chrono::milliseconds delay) { co_await corio::sleep(delay); }
 
 corio::coro<> million_sleepers(benchmark::State& state, std::size_t count) {
@@ -121,6 +131,10 @@ void register_all() {
         benchmark::RegisterBenchmark(("create_task_await" + suffix).c_str(), create_task_await,
                                      backend);
         benchmark::RegisterBenchmark(("sleep0_switch" + suffix).c_str(), sleep0_switch, backend);
+        benchmark::RegisterBenchmark(("sleep_latency/100us" + suffix).c_str(), sleep_latency,
+                                     backend)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
         benchmark::RegisterBenchmark(("sleeping_tasks" + suffix).c_str(), sleeping_tasks, backend)
             ->Arg(1'000'000)
             ->Iterations(1)
