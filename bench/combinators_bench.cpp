@@ -4,10 +4,9 @@
 #include <corio/corio.hpp>
 
 #include "support/backends.hpp"
+#include "support/memory.hpp"
 
 #include <benchmark/benchmark.h>
-
-#include <malloc.h>
 
 #include <chrono>
 #include <cstddef>
@@ -17,13 +16,6 @@
 namespace {
 
 using namespace std::chrono_literals;
-
-// Bytes malloc has handed out: from its heap and through mmap (glibc serves large blocks, such
-// as a vector of a million handles, with mmap, which `uordblks` alone does not count).
-std::size_t heap_in_use() {
-    const struct mallinfo2 info = ::mallinfo2();
-    return info.uordblks + info.hblkhd;
-}
 
 corio::coro<int> trivial(int x) { co_return x; }
 
@@ -35,16 +27,16 @@ corio::coro<> gather_many(benchmark::State& state, std::size_t count) {
         // mallinfo2 walks malloc's free lists, which after a million frees takes milliseconds:
         // it is not timed.
         state.PauseTiming();
-        const auto heap_before = heap_in_use();
+        const auto in_use_before = corio_bench::bytes_in_use();
         state.ResumeTiming();
         auto gathering = corio::gather(std::move(coros));
         state.PauseTiming();
-        const auto heap_during = heap_in_use();
+        const auto in_use_during = corio_bench::bytes_in_use();
         state.ResumeTiming();
         std::vector<int> results = co_await std::move(gathering);
         benchmark::DoNotOptimize(results.data());
         state.counters["bytes_per_element"] =
-            static_cast<double>(heap_during - heap_before) / static_cast<double>(count);
+            static_cast<double>(in_use_during - in_use_before) / static_cast<double>(count);
     }
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
     state.counters["ns_per_element"] = benchmark::Counter(

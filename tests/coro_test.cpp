@@ -10,6 +10,7 @@
 #include <corio/task.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -422,6 +423,34 @@ TEST_CASE("coro: an awaited coro runs inside the awaiting task", "[coro]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     CHECK(corio::run(same_task_main()));
+}
+
+// A frame holding a 16-aligned object across a suspension: frames are allocated for `new`'s
+// alignment, whatever the sizes of the blocks around them.
+struct alignas(16) sixteen_aligned {
+    unsigned char bytes[16];
+};
+
+corio::coro<std::uintptr_t> aligned_local_across_sleep(int extra) {
+    sixteen_aligned local{};
+    local.bytes[0] = static_cast<unsigned char>(extra);
+    co_await corio::sleep(0ms);
+    co_return reinterpret_cast<std::uintptr_t>(&local) % alignof(sixteen_aligned) + local.bytes[0] -
+        static_cast<unsigned char>(extra);
+}
+
+corio::coro<bool> all_locals_aligned() {
+    std::vector<corio::task<std::uintptr_t>> tasks;
+    for (int i = 0; i < 100; ++i) tasks.push_back(corio::create_task(aligned_local_across_sleep(i)));
+    bool aligned = true;
+    for (auto& t : tasks) aligned = aligned && (co_await t) == 0;
+    co_return aligned;
+}
+
+TEST_CASE("coro: a 16-aligned local stays aligned in the frame", "[coro]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    CHECK(corio::run(all_locals_aligned()));
 }
 
 } // namespace

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -775,6 +776,41 @@ TEST_CASE("task: a task<T&> hands out the reference itself", "[task]") {
     CHECK(corio::run(reference_main()) == 5);
     int& from_run = corio::run(reference_to_global());
     CHECK(&from_run == &referenced_value);
+}
+
+// Task states are rounded to 8 bytes where the result allows, and to 16 where it needs that.
+struct alignas(16) aligned_result {
+    double value;
+};
+
+corio::coro<aligned_result> make_aligned(double value) {
+    co_await corio::sleep(0ms);
+    co_return aligned_result{value};
+}
+
+corio::coro<bool> aligned_results_main() {
+    std::vector<corio::task<aligned_result>> aligned;
+    std::vector<corio::task<int>> small;  // interleaved states of other sizes
+    for (int i = 0; i < 50; ++i) {
+        aligned.push_back(corio::create_task(make_aligned(i)));
+        small.push_back(corio::create_task(return_value(i)));
+    }
+    bool ok = true;
+    for (std::size_t i = 0; i < aligned.size(); ++i) {
+        co_await aligned[i];
+        const aligned_result& result = aligned[i].result();
+        ok = ok && reinterpret_cast<std::uintptr_t>(&result) % 16 == 0;
+        ok = ok && result.value == static_cast<double>(i);
+        const int small_result = co_await small[i];
+        ok = ok && small_result == static_cast<int>(i);
+    }
+    co_return ok;
+}
+
+TEST_CASE("task: a 16-aligned result is stored aligned", "[task]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    CHECK(corio::run(aligned_results_main()));
 }
 
 } // namespace

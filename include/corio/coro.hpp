@@ -155,7 +155,7 @@ protected:
     virtual ~coro_owner() = default;
 };
 
-class coro_promise_base : public recycled {
+class coro_promise_base : public recycled<> {
 public:
 #if defined(__cpp_lib_source_location)
     explicit coro_promise_base(site_record created) noexcept : where_(created) {}

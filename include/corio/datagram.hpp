@@ -52,7 +52,7 @@ namespace detail {
 
 /// The socket of a datagram endpoint, shared by its handles and its operations in flight
 /// (each holds a reference), which it tracks so that `close()` can withdraw them.
-class datagram_state : public recycled {
+class datagram_state : public recycled<> {
 public:
     /// One `recvmsg` / `sendmsg`, in the awaiting frame; the `msghdr`, its `iovec` and the
     /// address live there too.

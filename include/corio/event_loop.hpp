@@ -77,7 +77,7 @@ struct task_hooks {
 
 /// The shared state behind `callback_handle` and `timer_handle`.
 /// Invariant: the loop holds one reference while the callback is queued (ready or timer).
-class callback_state : public ready_node, public timer_node, public recycled {
+class callback_state : public ready_node, public timer_node, public recycled<> {
 public:
     explicit callback_state(event_loop& loop) noexcept
         : ready_node(&run_ready), timer_node(&fire_timer), loop_(&loop) {}

@@ -36,7 +36,7 @@ namespace detail {
 /// A listener left on a child the gather no longer watches (the gather was dropped first): when
 /// the child ends, its exception counts as seen, as asyncio's gather marks it. It holds no
 /// reference, so nothing keeps anything alive.
-struct orphaned_child : listener, recycled {
+struct orphaned_child : listener, recycled<> {
     orphaned_child() noexcept : listener(&notify) {}
     static void notify(listener* l, future_state_base& child, bool run) noexcept {
         if (run) (void)child.outcome_exception();

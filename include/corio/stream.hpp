@@ -106,7 +106,7 @@ inline void ignore_sigpipe_once() noexcept {
 /// the memory the kernel reads from never moves. `queued_`: the write's completion waits in
 /// the loop's ready queue. The transport deletes itself when no handle is left (`refs_ == 0`)
 /// and neither is set.
-class stream_transport final : public io_operation, public ready_node, public recycled {
+class stream_transport final : public io_operation, public ready_node, public recycled<> {
 public:
     enum class kind : unsigned char { socket, pipe };
 

@@ -54,7 +54,7 @@ struct callback_listener : listener {
 
 enum class future_status : std::uint8_t { pending, finished, cancelled };
 
-class future_state_base : public coro_owner, public recycled {
+class future_state_base : public coro_owner, public recycled<> {
 public:
     explicit future_state_base(event_loop& loop) noexcept : loop_(&loop) {}
     future_state_base(const future_state_base&) = delete;
