@@ -93,6 +93,9 @@ public:
     [[nodiscard]] bool cancelled() const noexcept { return cancelled_; }
     [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
 
+    /// When a `call_at` callback is due (`timer_handle::when`).
+    loop_clock::time_point when_{};
+
 protected:
     virtual void invoke() = 0;
 
@@ -276,7 +279,7 @@ public:
         auto* state = make_callback(std::forward<F>(fn), std::forward<Args>(args)...);
         state->when_ = when;
         try {
-            timers_.push(state);
+            timers_.push(state, when);
         } catch (...) {
             state->release();
             throw;
@@ -865,7 +868,13 @@ struct loop_access {
     static bool submit_io(event_loop& loop, io_operation& op) { return loop.submit_io(op); }
     static void cancel_io(event_loop& loop, io_operation& op) noexcept { loop.cancel_io(op); }
     static void forget_fd(event_loop& loop, int fd) noexcept { loop.forget_fd(fd); }
-    static void add_timer(event_loop& loop, timer_node* node) { loop.timers_.push(node); }
+    static void add_timer(event_loop& loop, timer_node* node, event_loop::time_point when) {
+        loop.timers_.push(node, when);
+    }
+    [[nodiscard]] static event_loop::time_point timer_deadline(const event_loop& loop,
+                                                               const timer_node* node) noexcept {
+        return loop.timers_.deadline(node);
+    }
     static void remove_timer(event_loop& loop, timer_node* node) noexcept {
         if (node->queued()) loop.timers_.remove(node);
     }

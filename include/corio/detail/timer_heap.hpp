@@ -15,15 +15,18 @@ namespace corio::detail {
 using loop_clock = std::chrono::steady_clock;
 
 /// `fire_(node, false)` discards a timer without firing it (the loop is closing).
+/// The deadline is kept in the heap only (see `timer_heap::deadline`): 16 bytes per node, in
+/// every sleeping task's frame.
 struct timer_node {
     using fire_fn = void (*)(timer_node*, bool fire) noexcept;
     static constexpr std::size_t not_queued = std::numeric_limits<std::size_t>::max();
+    /// Not queued either: a mark the node's owner may set (`sleep` marks a withdrawn timer).
+    static constexpr std::size_t marked = not_queued - 1;
 
     explicit timer_node(fire_fn fire) noexcept : fire_(fire) {}
 
-    [[nodiscard]] bool queued() const noexcept { return heap_index_ != not_queued; }
+    [[nodiscard]] bool queued() const noexcept { return heap_index_ < marked; }
 
-    loop_clock::time_point when_{};
     std::size_t heap_index_ = not_queued;
     fire_fn fire_;
 };
@@ -37,9 +40,14 @@ public:
     }
     [[nodiscard]] timer_node* top() const noexcept { return entries_.front().node; }
 
-    void push(timer_node* node) {
-        entries_.push_back({node->when_, node});
+    void push(timer_node* node, loop_clock::time_point when) {
+        entries_.push_back({when, node});
         sift_up(entries_.size() - 1);
+    }
+
+    /// The deadline of a queued node.
+    [[nodiscard]] loop_clock::time_point deadline(const timer_node* node) const noexcept {
+        return entries_[node->heap_index_].when;
     }
 
     void remove(timer_node* node) noexcept {
