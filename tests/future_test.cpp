@@ -428,4 +428,42 @@ TEST_CASE("future: made by a loop before it runs, set by a callback", "[future]"
     CHECK(f.result() == 11);
 }
 
+// The list behind every future's listeners (detail/future_state.hpp): one pointer, newest in
+// front, drained oldest first, with listeners unlinking themselves and others at any time.
+struct test_listener : corio::detail::listener {
+    explicit test_listener(int id) noexcept : listener(&ignore), id_(id) {}
+    // `drain` hands each listener to the test's function, which does the telling.
+    static void ignore(listener*, corio::detail::future_state_base&, bool) noexcept {}
+    int id_;
+    test_listener* unlink_when_told = nullptr;
+    test_listener* push_when_told = nullptr;
+};
+
+TEST_CASE("future: listeners are told oldest first, whatever unlinks meanwhile", "[future]") {
+    corio::detail::listener_list list;
+    std::vector<int> log;
+    std::vector<test_listener> listeners;
+    listeners.reserve(6);
+    for (int id = 0; id < 6; ++id) listeners.emplace_back(id);
+    for (int id = 0; id < 5; ++id) list.push(&listeners[static_cast<std::size_t>(id)]);
+    CHECK_FALSE(list.empty());
+
+    listeners[1].unlink();  // leaves from the middle, knowing no list
+    CHECK_FALSE(listeners[1].linked());
+    listeners[4].unlink();  // the newest, at the front
+    listeners[0].unlink_when_told = &listeners[3];  // a later one, while draining
+    listeners[2].push_when_told = &listeners[5];    // a new one, while draining
+
+    list.drain([&](corio::detail::listener* l) {
+        auto* self = static_cast<test_listener*>(l);
+        CHECK_FALSE(self->linked());
+        log.push_back(self->id_);
+        if (self->unlink_when_told != nullptr) self->unlink_when_told->unlink();
+        if (self->push_when_told != nullptr) list.push(self->push_when_told);
+    });
+    CHECK(log == std::vector<int>{0, 2, 5});
+    CHECK(list.empty());
+    for (const auto& l : listeners) CHECK_FALSE(l.linked());
+}
+
 } // namespace

@@ -155,7 +155,7 @@ public:
         : listener(&notify), cancellable_wait(ops<&cancel, &describe>), fn_(std::move(fn)) {}
     executor_call(const executor_call&) = delete;
     executor_call& operator=(const executor_call&) = delete;
-    ~executor_call() { list_node::unlink(); }
+    ~executor_call() { listener::unlink(); }
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 

@@ -27,10 +27,82 @@ class task_state_base;
 /// combinator. `notify_(l, state, false)` discards it instead (the state is going away).
 /// Notification unlinks the listener first, so it may destroy or relink itself; it must not
 /// release a reference on any state (it may schedule work that does).
-struct listener : list_node {
+///
+/// Linked through `pprev_`, the link that points to it, so that it can unlink itself in O(1)
+/// without knowing its list, whose head is then a single pointer (see `listener_list`).
+struct listener {
     using notify_fn = void (*)(listener*, future_state_base&, bool run) noexcept;
     explicit listener(notify_fn notify) noexcept : notify_(notify) {}
+
+    [[nodiscard]] bool linked() const noexcept { return pprev_ != nullptr; }
+
+    void unlink() noexcept {
+        if (pprev_ == nullptr) return;
+        *pprev_ = next_;
+        if (next_ != nullptr) next_->pprev_ = pprev_;
+        next_ = nullptr;
+        pprev_ = nullptr;
+    }
+
+    listener* next_ = nullptr;
+    listener** pprev_ = nullptr;
     notify_fn notify_;
+};
+
+/// A future's listeners, in one pointer (every task and future has one). Listeners are added at
+/// the front and told oldest first: `drain` reverses the chain once, when the future completes.
+class listener_list {
+public:
+    listener_list() noexcept = default;
+    listener_list(const listener_list&) = delete;
+    listener_list& operator=(const listener_list&) = delete;
+
+    [[nodiscard]] bool empty() const noexcept { return first_ == nullptr; }
+
+    void push(listener* l) noexcept {
+        l->next_ = first_;
+        l->pprev_ = &first_;
+        if (first_ != nullptr) first_->pprev_ = &l->next_;
+        first_ = l;
+    }
+
+    /// Calls `f(l)` on each listener, newest first; `f` may unlink `l`.
+    template <class F>
+    void for_each(F&& f) {
+        for (listener* l = first_; l != nullptr;) {
+            listener* next = l->next_;
+            f(l);
+            l = next;
+        }
+    }
+
+    /// Unlinks every listener, oldest first, and calls `f(l)` right after unlinking `l`. What
+    /// `f` does to the other listeners (unlinking them) and to this list (adding to it) is safe.
+    template <class F>
+    void drain(F&& f) {
+        while (first_ != nullptr) {
+            // The chain moves to `oldest`, reversed, and relinked so that each node's `pprev_`
+            // is right again.
+            listener* oldest = nullptr;
+            for (listener* l = std::exchange(first_, nullptr); l != nullptr;) {
+                listener* next = l->next_;
+                l->next_ = oldest;
+                oldest = l;
+                l = next;
+            }
+            oldest->pprev_ = &oldest;
+            for (listener* l = oldest; l->next_ != nullptr; l = l->next_) {
+                l->next_->pprev_ = &l->next_;
+            }
+            while (listener* l = oldest) {
+                l->unlink();
+                f(l);
+            }
+        }
+    }
+
+private:
+    listener* first_ = nullptr;
 };
 
 /// A done callback among the listeners: it has an id, for `remove_done_callback`. Every one
@@ -61,7 +133,7 @@ public:
     future_state_base& operator=(const future_state_base&) = delete;
 
     ~future_state_base() override {
-        while (listener* l = listeners_.pop_front()) l->notify_(l, *this, false);
+        listeners_.drain([this](listener* l) { l->notify_(l, *this, false); });
     }
 
     void add_ref() noexcept { ++refs_; }
@@ -150,7 +222,7 @@ public:
         complete(future_status::finished);
     }
 
-    void add_listener(listener* l) noexcept { listeners_.push_back(l); }
+    void add_listener(listener* l) noexcept { listeners_.push(l); }
 
     /// Removes done callbacks with `id`: 1 if one was removed, else 0.
     std::size_t remove_callback(std::uint64_t id) noexcept {
@@ -169,7 +241,7 @@ protected:
     // Completes the future and tells every listener, in the order they were added.
     void complete(future_status status) noexcept {
         status_ = status;
-        while (listener* l = listeners_.pop_front()) l->notify_(l, *this, true);
+        listeners_.drain([this](listener* l) { l->notify_(l, *this, true); });
     }
 
     // Completes the future with `error` as what ended it (a `cancelled_error` for `cancelled`).
@@ -203,7 +275,7 @@ protected:
 
     event_loop* loop_;
     std::exception_ptr exception_;
-    intrusive_list<listener> listeners_;
+    listener_list listeners_;
     int refs_ = 1;
     future_status status_ = future_status::pending;
     bool retrieved_ = false;

@@ -329,7 +329,7 @@ public:
         } catch (...) {
         }
         self->status_ = future_status::cancelled;
-        while (listener* l = self->listeners_.pop_front()) l->notify_(l, *self, false);
+        self->listeners_.drain([self](listener* l) { l->notify_(l, *self, false); });
     }
 
 private:
@@ -475,7 +475,7 @@ public:
         : listener(&notify), cancellable_wait(ops<&cancel, &describe, &withdraw>), state_(&state) {}
     future_awaiter(const future_awaiter&) = delete;
     future_awaiter& operator=(const future_awaiter&) = delete;
-    ~future_awaiter() { list_node::unlink(); }
+    ~future_awaiter() { listener::unlink(); }
 
     [[nodiscard]] bool await_ready() const noexcept { return state_->done(); }
 
@@ -491,7 +491,7 @@ public:
             if (state_->cancel(task_->cancel_message())) {
                 (void)task_->take_pending_cancel();
             } else {
-                list_node::unlink();
+                listener::unlink();
                 return false;
             }
         }
@@ -525,7 +525,7 @@ private:
     static void withdraw(cancellable_wait* w) {
         auto* self = static_cast<future_awaiter*>(w);
         if (!self->linked()) return;  // already notified: the task is scheduled
-        self->list_node::unlink();
+        self->listener::unlink();
         self->task_->schedule();
     }
 
