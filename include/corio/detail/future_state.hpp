@@ -79,7 +79,21 @@ public:
     /// Unlinks every listener, oldest first, and calls `f(l)` right after unlinking `l`. What
     /// `f` does to the other listeners (unlinking them) and to this list (adding to it) is safe.
     template <class F>
-    void drain(F&& f) {
+    [[gnu::always_inline]] void drain(F&& f) {
+        while (listener* only = first_) {
+            // One listener is the common case: the task or the combinator awaiting this one.
+            if (only->next_ != nullptr) [[unlikely]] {
+                drain_several(f);
+                return;
+            }
+            only->unlink();
+            f(only);
+        }
+    }
+
+private:
+    template <class F>
+    [[gnu::noinline]] void drain_several(F& f) {
         while (first_ != nullptr) {
             // The chain moves to `oldest`, reversed, and relinked so that each node's `pprev_`
             // is right again.
@@ -101,7 +115,6 @@ public:
         }
     }
 
-private:
     listener* first_ = nullptr;
 };
 
