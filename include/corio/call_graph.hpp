@@ -163,10 +163,9 @@ private:
     return call_graph_writer(loop).summary();
 }
 
-/// "task 'name' (resumed at file:line in f)" for a ready node that is a task; "" otherwise.
-[[nodiscard]] inline std::string describe_step(const ready_node* node) {
-    const task_state_base* task = task_state_base::from_ready_node(node);
-    if (task == nullptr) return {};
+/// "task 'name' (resumed at file:line in f)" for a task's ready link.
+[[nodiscard]] inline std::string describe_step(const ready_link* link) {
+    const task_state_base* task = task_state_base::from_ready_link(link);
     std::string text = "task '" + task->name() + "'";
     const coro_promise_base* innermost = nullptr;
     if (task->started()) {
@@ -179,8 +178,9 @@ private:
 }
 
 /// What the task layer lends every loop (see `detail::task_hooks`).
-inline constexpr task_hooks task_layer_hooks{&task_state_base::abandon, &format_call_graph_of,
-                                             &wait_summary_of, &describe_step};
+inline constexpr task_hooks task_layer_hooks{&task_state_base::step, &task_state_base::abandon,
+                                             &format_call_graph_of, &wait_summary_of,
+                                             &describe_step};
 
 } // namespace detail
 

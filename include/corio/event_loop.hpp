@@ -63,16 +63,18 @@ struct task_link : list_node {
 };
 
 /// What the task layer lends the loop, registered with the first task (`loop_access::track`):
-/// the loop knows tasks only as `task_link`s and ready nodes.
+/// the loop knows tasks only as `task_link`s and ready links.
 struct task_hooks {
+    /// Runs a task's next step (`run` false: the loop closes, and abandons the task itself).
+    void (*step)(ready_link*, bool run) noexcept;
     /// See `task_link`.
     task_link::abandon_fn abandon;
     /// The call graph of the loop's pending tasks, for deadlock reports.
     std::string (*call_graph)(event_loop&);
     /// One line per waiting task: what it waits for, for deadlock reports.
     std::string (*wait_summary)(event_loop&);
-    /// "task 'name' (resumed at file:line in f)" for a ready node that is a task, else "".
-    std::string (*describe_step)(const ready_node*);
+    /// "task 'name' (resumed at file:line in f)" for a task's ready link.
+    std::string (*describe_step)(const ready_link*);
 };
 
 /// The shared state behind `callback_handle` and `timer_handle`.
@@ -619,7 +621,7 @@ private:
 
     // One iteration, as asyncio's `_run_once`: poll I/O and timers, then run the callbacks that
     // are ready now; those they make ready wait for the next iteration.
-    void run_once() {
+    [[gnu::always_inline]] void run_once() {
         const bool have_ready = !ready_.empty();
         if (!have_ready || ticks_since_poll_ >= poll_interval) poll_and_fire_timers(have_ready);
         detail::ready_queue batch;
@@ -628,9 +630,18 @@ private:
             run_batch_timed(batch);
             return;
         }
-        while (detail::ready_node* node = batch.pop()) {
+        while (const detail::ready_item item = batch.pop()) {
             ++ticks_since_poll_;
-            node->run_(node, true);
+            run_item(item, true);
+        }
+    }
+
+    void run_item(detail::ready_item item, bool run) noexcept {
+        if (item.task) {
+            task_step_(item.link, run);
+        } else {
+            auto* node = static_cast<detail::ready_node*>(item.link);
+            node->run_(node, run);
         }
     }
 
@@ -663,17 +674,17 @@ private:
     // Debug mode: each callback and task step is timed, and a slow one is reported with what
     // it was (a task's name and where it resumed).
     [[gnu::cold]] [[gnu::noinline]] void run_batch_timed(detail::ready_queue& batch) {
-        while (detail::ready_node* node = batch.pop()) {
+        while (const detail::ready_item item = batch.pop()) {
             ++ticks_since_poll_;
             std::string what;
-            if (task_hooks_ != nullptr) {
+            if (item.task) {
                 try {
-                    what = task_hooks_->describe_step(node);
+                    what = task_hooks_->describe_step(item.link);
                 } catch (...) {
                 }
             }
             const auto started = clock::now();
-            node->run_(node, true);
+            run_item(item, true);
             const auto took = clock::now() - started;
             if (took >= slow_callback_duration_) report_slow(what, took);
         }
@@ -722,7 +733,7 @@ private:
             abandoned.push_back(link);
             task_hooks_->abandon(link, false);
         }
-        while (detail::ready_node* node = ready_.pop()) node->run_(node, false);
+        while (const detail::ready_item item = ready_.pop()) run_item(item, false);
         while (!timers_.empty()) {
             detail::timer_node* node = timers_.pop();
             node->fire_(node, false);
@@ -775,6 +786,8 @@ private:
     detail::task_state_base* current_task_ = nullptr;
     detail::intrusive_list<detail::task_link> pending_tasks_;
     const detail::task_hooks* task_hooks_ = nullptr;  // set with the first task
+    // `task_hooks_->step`, one load nearer (every task step goes through it).
+    void (*task_step_)(detail::ready_link*, bool run) noexcept = nullptr;
     std::uint32_t task_counter_ = 0;
     std::uint64_t callback_counter_ = 0;
 
@@ -865,6 +878,9 @@ namespace detail {
 struct loop_access {
     [[nodiscard]] static event_loop* running() noexcept { return event_loop::running_loop_; }
     static void schedule(event_loop& loop, ready_node* node) noexcept { loop.ready_.push(node); }
+    static void schedule_task(event_loop& loop, ready_link* task) noexcept {
+        loop.ready_.push_task(task);
+    }
     static bool submit_io(event_loop& loop, io_operation& op) { return loop.submit_io(op); }
     static void cancel_io(event_loop& loop, io_operation& op) noexcept { loop.cancel_io(op); }
     static void forget_fd(event_loop& loop, int fd) noexcept { loop.forget_fd(fd); }
@@ -883,6 +899,7 @@ struct loop_access {
     }
     static void track(event_loop& loop, task_link* link, const task_hooks& hooks) noexcept {
         loop.task_hooks_ = &hooks;
+        loop.task_step_ = hooks.step;
         loop.pending_tasks_.push_back(link);
     }
     /// `add_reader` for corio's own watches (see `readiness_watch::set_background`).

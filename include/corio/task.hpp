@@ -161,7 +161,7 @@ task<T> event_loop::start_task(coro<T>& body, detail::task_state<T>* state,
     state->adopt_body(frame);
     frame.promise().set_owner(state);
     detail::loop_access::track(*this, state, detail::task_layer_hooks);
-    ready_.push(state);
+    ready_.push_task(state);
     // The state's first reference is the loop's, held while the task is pending.
     return task<T>(state);
 }

@@ -4,55 +4,76 @@
 /// state, an awaiter in a coroutine frame), so that linking them allocates nothing.
 
 #include <cstddef>
+#include <cstdint>
 
 namespace corio::detail {
 
-/// Something the loop can run once: a task step, a done callback, a `call_soon` handle.
-/// `run_(node, false)` discards the node without running it (the loop is closing).
-struct ready_node {
+/// A place in the ready queue: the link to the next one, which says whether that one is a task.
+/// A task state is a bare `ready_link` (8 bytes in each of a million tasks); the loop steps it
+/// through the task layer's one step function. Everything else the loop runs is a `ready_node`.
+struct ready_link {
+    std::uintptr_t next_ = 0;  // the next link's address, plus `task_tag` if it is a task
+};
+
+inline constexpr std::uintptr_t task_tag = 1;
+
+/// Something the loop can run once, other than a task step: a done callback, a `call_soon`
+/// handle. `run_(node, false)` discards the node without running it (the loop is closing).
+struct ready_node : ready_link {
     using run_fn = void (*)(ready_node*, bool run) noexcept;
 
     explicit ready_node(run_fn run) noexcept : run_(run) {}
 
-    ready_node* next_ = nullptr;
     run_fn run_;
 };
 
-/// A FIFO of ready nodes. A node is in at most one queue at a time.
+/// What the ready queue hands out: a link, and whether it is a task's.
+struct ready_item {
+    ready_link* link;
+    bool task;
+    explicit operator bool() const noexcept { return link != nullptr; }
+};
+
+/// A FIFO of ready links. A link is in at most one queue at a time.
 class ready_queue {
 public:
-    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] bool empty() const noexcept { return head_ == 0; }
 
-    void push(ready_node* node) noexcept {
-        node->next_ = nullptr;
-        if (tail_ != nullptr) {
-            tail_->next_ = node;
-        } else {
-            head_ = node;
-        }
-        tail_ = node;
+    void push(ready_node* node) noexcept { push_link(node, 0); }
+    void push_task(ready_link* task) noexcept { push_link(task, task_tag); }
+
+    [[nodiscard]] ready_item pop() noexcept {
+        const std::uintptr_t tagged = head_;
+        if (tagged == 0) return {nullptr, false};
+        auto* link = reinterpret_cast<ready_link*>(tagged & ~task_tag);
+        head_ = link->next_;
+        if (head_ == 0) tail_ = nullptr;
+        link->next_ = 0;
+        return {link, (tagged & task_tag) != 0};
     }
 
-    [[nodiscard]] ready_node* pop() noexcept {
-        ready_node* node = head_;
-        if (node != nullptr) {
-            head_ = node->next_;
-            if (head_ == nullptr) tail_ = nullptr;
-            node->next_ = nullptr;
-        }
-        return node;
-    }
-
-    /// Moves every node to `into` (which must be empty), leaving this queue empty.
+    /// Moves every link to `into` (which must be empty), leaving this queue empty.
     void take_all(ready_queue& into) noexcept {
         into.head_ = head_;
         into.tail_ = tail_;
-        head_ = tail_ = nullptr;
+        head_ = 0;
+        tail_ = nullptr;
     }
 
 private:
-    ready_node* head_ = nullptr;
-    ready_node* tail_ = nullptr;
+    void push_link(ready_link* link, std::uintptr_t tag) noexcept {
+        link->next_ = 0;
+        const std::uintptr_t tagged = reinterpret_cast<std::uintptr_t>(link) | tag;
+        if (tail_ != nullptr) {
+            tail_->next_ = tagged;
+        } else {
+            head_ = tagged;
+        }
+        tail_ = link;
+    }
+
+    std::uintptr_t head_ = 0;  // tagged, as `ready_link::next_`
+    ready_link* tail_ = nullptr;
 };
 
 /// A node of a circular doubly linked list with a sentinel; unlinking is O(1) and a node

@@ -59,16 +59,13 @@ struct cancellable_wait {
     const operations* ops_;
 };
 
-class task_state_base : public future_state_base, public ready_node, public task_link {
+class task_state_base : public future_state_base, public ready_link, public task_link {
 public:
     /// An unnamed task: as in asyncio, only these take a number (`Task-N`).
     explicit task_state_base(event_loop& loop)
-        : future_state_base(loop),
-          ready_node(&step),
-          id_(loop_access::next_task_id(loop)) {}
+        : future_state_base(loop), id_(loop_access::next_task_id(loop)) {}
     task_state_base(event_loop& loop, std::string&& name)
-        : future_state_base(loop),
-          ready_node(&step) {
+        : future_state_base(loop) {
         extras().name = std::move(name);
     }
 
@@ -101,9 +98,9 @@ public:
     }
     void set_created_at(await_site where) { extras().created_at = where; }
 
-    /// The task behind a ready node, if the node is a task's.
-    [[nodiscard]] static const task_state_base* from_ready_node(const ready_node* node) noexcept {
-        return node->run_ == &step ? static_cast<const task_state_base*>(node) : nullptr;
+    /// The task behind a ready link the loop tagged as a task's.
+    [[nodiscard]] static const task_state_base* from_ready_link(const ready_link* link) noexcept {
+        return static_cast<const task_state_base*>(link);
     }
 
     /// The task running now on the running loop; throws `std::runtime_error` outside a task.
@@ -208,7 +205,7 @@ public:
     void schedule() noexcept {
         if (scheduled_) return;
         scheduled_ = true;
-        loop_access::schedule(*loop_, this);
+        loop_access::schedule_task(*loop_, this);
     }
 
 protected:
@@ -279,8 +276,10 @@ private:
         return std::string(" (created at ") + site.file + ':' + std::to_string(site.line) + ')';
     }
 
-    static void step(ready_node* node, bool run) noexcept {
-        auto* self = static_cast<task_state_base*>(node);
+public:
+    /// The loop's way to run the task's next step (see `task_hooks`).
+    static void step(ready_link* link, bool run) noexcept {
+        auto* self = static_cast<task_state_base*>(link);
         self->scheduled_ = false;
         if (!run) return;  // the loop is closing and abandons the task itself
         std::coroutine_handle<> next = self->resume_at_;
@@ -307,7 +306,6 @@ private:
         current = previous;
     }
 
-public:
     /// The loop's way to abandon a pending task when it closes (see `task_link`).
     static void abandon(task_link* link, bool release_reference) noexcept {
         auto* self = static_cast<task_state_base*>(link);
