@@ -10,9 +10,9 @@
 /// straight to `::operator new`.
 ///
 /// Alignment: a coroutine frame is laid out for `new`'s alignment (16), so a plain `allocate`
-/// rounds to 16 bytes; `recycled<8>` (a task state) rounds to 8. Sizes that are multiples of
-/// 16 are carved 16-aligned and the others from a region of their own, so a size class never
-/// mixes alignments.
+/// rounds to 16 bytes; `allocate<8>`, for a class that needs no more (a task state), rounds to
+/// 8. Sizes that are multiples of 16 are carved 16-aligned and the others from a region of their
+/// own, so a size class never mixes alignments.
 ///
 /// Chunks double from 128 KiB to 2 MiB, and the 2 MiB ones are faulted in when mapped. Memory is
 /// kept for reuse, never returned to the system: a block freed on another thread joins that
