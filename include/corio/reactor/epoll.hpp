@@ -136,7 +136,16 @@ public:
     }
 
     std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) {
-        if (completed_first_ != nullptr) timeout = std::chrono::nanoseconds{0};
+        if (completed_first_ != nullptr) {
+            timeout = std::chrono::nanoseconds{0};
+        } else if (waiting_ == 0 && timeout && timeout->count() == 0) {
+            // A look with no operation waiting: nothing it could find is needed now (the
+            // eventfd and the timerfd matter only to a wait that blocks, and edges of idle
+            // descriptors stay queued in the kernel until an operation waits). No syscall, as
+            // io_uring's look at its completion ring: `sleep0_switch` 11.7 -> 9.2 ns (g++),
+            // `create_task_await` 46 -> 41 ns (one `epoll_wait` saved every 64 steps).
+            return 0;
+        }
         std::array<epoll_event, 256> events;
         const int n = wait(events.data(), static_cast<int>(events.size()), timeout);
         if (n < 0 && errno != EINTR) detail::throw_errno(errno, "epoll_wait");
