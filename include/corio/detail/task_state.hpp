@@ -355,8 +355,8 @@ class task_state final : public task_state_base, public value_slot<T> {
     static constexpr std::size_t alignment =
         alignof(task_state_base) >= alignof(value_slot<T>) ? alignof(task_state_base)
                                                             : alignof(value_slot<T>);
-    // Rounded to 8 bytes where `T` allows, not to `new`'s 16: a million 120-byte states of
-    // sleeping tasks take 120 MB, not 128.
+    // Rounded to 8 bytes where `T` allows, not to `new`'s 16: a million 104-byte states of
+    // sleeping tasks take 104 MB, not 112.
     static constexpr std::size_t allocation_alignment = alignment <= 8 ? 8 : 16;
     static_assert(alignment <= 16, "corio tasks support results aligned up to 16 bytes");
 
