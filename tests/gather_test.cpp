@@ -606,6 +606,186 @@ corio::coro<void> already_failed_child_main(recorder& rec) {
     CHECK(range_message == "first");
 }
 
+corio::coro<int> at_once(int value) { co_return value; }
+
+corio::coro<corio_test::counted> counted_after(std::chrono::milliseconds delay, int value) {
+    co_await corio::sleep(delay);
+    co_return corio_test::counted(value);
+}
+
+/// A result with no default constructor (the range gather keeps it in an optional meanwhile).
+struct labelled {
+    explicit labelled(std::string text) : text(std::move(text)) {}
+    std::string text;
+};
+
+corio::coro<labelled> labelled_after(std::chrono::milliseconds delay, std::string text) {
+    co_await corio::sleep(delay);
+    co_return labelled(std::move(text));
+}
+
+/// A result whose copies throw once `fail` is set.
+struct fragile {
+    static inline bool fail = false;
+    explicit fragile(int v) noexcept : value(v) {}
+    fragile(const fragile& other) : value(other.value) {
+        if (fail) throw test_error("copy failed");
+    }
+    fragile(fragile&&) noexcept = default;
+    fragile& operator=(const fragile&) = default;
+    fragile& operator=(fragile&&) noexcept = default;
+    ~fragile() = default;
+    int value;
+};
+
+corio::coro<fragile> fragile_after(std::chrono::milliseconds delay, int value) {
+    co_await corio::sleep(delay);
+    co_return fragile(value);
+}
+
+corio::coro<void> range_results_main() {
+    // Coros: the gather holds the only reference on each child, whose result is moved.
+    corio_test::counted::reset();
+    std::vector<corio::coro<corio_test::counted>> coros;
+    for (int i = 0; i < 4; ++i) {
+        coros.push_back(counted_after(std::chrono::milliseconds(2 * (4 - i)), i));
+    }
+    std::vector<corio_test::counted> results = co_await corio::gather(std::move(coros));
+    REQUIRE(results.size() == 4);
+    for (int i = 0; i < 4; ++i) CHECK(results[static_cast<std::size_t>(i)].value == i);
+    CHECK(corio_test::counted::copies() == 0);
+
+    // Tasks the caller holds too: their results are copied, and stay in the tasks.
+    corio_test::counted::reset();
+    std::vector<corio::task<corio_test::counted>> tasks;
+    for (int i = 0; i < 3; ++i) {
+        tasks.push_back(corio::create_task(counted_after(std::chrono::milliseconds(3 - i), i)));
+    }
+    std::vector<corio_test::counted> copied = co_await corio::gather(tasks);
+    REQUIRE(copied.size() == 3);
+    CHECK(corio_test::counted::copies() == 3);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(copied[static_cast<std::size_t>(i)].value == i);
+        CHECK(tasks[static_cast<std::size_t>(i)].result().value == i);
+    }
+
+    // No default constructor.
+    std::vector<corio::coro<labelled>> labels;
+    labels.push_back(labelled_after(3ms, "a"));
+    labels.push_back(labelled_after(1ms, "b"));
+    std::vector<labelled> texts = co_await corio::gather(std::move(labels));
+    REQUIRE(texts.size() == 2);
+    CHECK(texts[0].text == "a");
+    CHECK(texts[1].text == "b");
+
+    // Move-only results and failures, as outcomes.
+    std::vector<corio::coro<std::unique_ptr<int>>> boxes;
+    boxes.push_back(boxed_after(3ms, 1));
+    boxes.push_back([]() -> corio::coro<std::unique_ptr<int>> {
+        co_await corio::sleep(1ms);
+        throw test_error("no box");
+    }());
+    boxes.push_back(boxed_after(2ms, 3));
+    std::vector<corio::outcome<std::unique_ptr<int>>> outcomes =
+        co_await corio::gather(corio::return_exceptions, std::move(boxes));
+    REQUIRE(outcomes.size() == 3);
+    REQUIRE(outcomes[0].has_value());
+    CHECK(*outcomes[0].value() == 1);
+    CHECK_FALSE(outcomes[1].has_value());
+    CHECK_THROWS_AS(outcomes[1].value(), test_error);
+    REQUIRE(outcomes[2].has_value());
+    CHECK(*outcomes[2].value() == 3);
+}
+
+corio::coro<void> result_copy_fails_main() {
+    std::vector<corio::task<fragile>> tasks;
+    tasks.push_back(corio::create_task(fragile_after(1ms, 1)));
+    tasks.push_back(corio::create_task(fragile_after(5ms, 2)));
+    // The caller holds the tasks too: their results must be copied, and the first copy throws.
+    fragile::fail = true;
+    auto gathering = corio::gather(tasks);
+    std::string message;
+    try {
+        (void)co_await gathering;
+    } catch (const test_error& e) {
+        message = e.what();
+    }
+    fragile::fail = false;
+    CHECK(message == "copy failed");
+    // The other child runs on; both keep their results.
+    co_await tasks[1];
+    CHECK(tasks[0].result().value == 1);
+    CHECK(tasks[1].result().value == 2);
+}
+
+corio::coro<void> lets_go_of_finished_children_main() {
+    constexpr long children = 50;
+    // What one quick child costs in frames, allocated the way the gather's are.
+    long frame = corio::detail::frame_allocator::live_bytes();
+    {
+        corio::coro<int> probe = at_once(0);
+        frame = corio::detail::frame_allocator::live_bytes() - frame;
+    }
+    const auto state = static_cast<long>(sizeof(corio::detail::task_state<int>));
+
+    std::vector<corio::coro<int>> coros;
+    coros.push_back(plain_value_after(200ms, -1));
+    for (int i = 1; i < children; ++i) coros.push_back(at_once(i));
+    auto gathering = corio::gather(std::move(coros));
+    const long started = corio::detail::frame_allocator::live_bytes();
+    co_await corio::sleep(0ms);  // every quick child runs to its end
+    const long midway = corio::detail::frame_allocator::live_bytes();
+    INFO("frame " << frame << " bytes, task state " << state << " bytes, freed "
+                  << started - midway << " bytes");
+    // Each finished child has given back its frame and its task state, not only its frame.
+    CHECK(started - midway >= (children - 1) * (frame + state));
+    CHECK_FALSE(gathering.done());
+    gathering.cancel();
+    bool cancelled = false;
+    try {
+        (void)co_await gathering;
+    } catch (const corio::cancelled_error&) {
+        cancelled = true;
+    }
+    CHECK(cancelled);
+}
+
+corio::coro<void> dropped_range_main() {
+    std::vector<corio::coro<int>> coros;
+    for (int i = 0; i < 3; ++i) coros.push_back(plain_value_after(std::chrono::milliseconds(i), i));
+    {
+        // Nobody awaits or holds it: the children run on and are freed as they finish.
+        auto dropped = corio::gather(std::move(coros));
+    }
+    std::vector<corio::coro<int>> failing;
+    failing.push_back(fail_after(1ms, "unseen"));
+    failing.push_back(plain_value_after(2ms, 1));
+    {
+        auto dropped = corio::gather(std::move(failing));
+    }
+    co_await corio::sleep(10ms);
+}
+
+corio::coro<void> nested_cancel_main() {
+    corio::event_loop& loop = corio::get_running_loop();
+    // Gathers of futures inside a gather that holds the only references on them: cancelling
+    // the outer one completes each inner one inside its own cancel().
+    std::vector<corio::future<int>> futures;
+    std::vector<corio::future<std::vector<int>>> inner;
+    for (int i = 0; i < 3; ++i) {
+        futures.push_back(loop.create_future<int>());
+        futures.push_back(loop.create_future<int>());
+        std::vector<corio::future<int>> pair{futures[futures.size() - 2], futures.back()};
+        inner.push_back(corio::gather(std::move(pair)));
+    }
+    futures.clear();  // the inner gathers hold the only references now
+    auto outer = corio::gather(std::move(inner));
+    CHECK(outer.cancel());
+    CHECK(outer.done());
+    CHECK(outer.cancelled());
+    co_await corio::sleep(0ms);
+}
+
 corio::coro<void> empty_main() {
     std::vector<int> none = co_await corio::gather(int_coros{});
     CHECK(none.empty());
@@ -787,4 +967,38 @@ TEST_CASE("gather: empty input completes at once", "[gather]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     corio::run(empty_main());
+}
+
+TEST_CASE("gather: a range takes each result as its child ends, moved or copied as it must",
+          "[gather]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run(range_results_main());
+}
+
+TEST_CASE("gather: a result whose copy throws fails the gather with that exception",
+          "[gather]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run(result_copy_fails_main());
+}
+
+TEST_CASE("gather: a range lets go of each finished task at once", "[gather]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run(lets_go_of_finished_children_main());
+}
+
+TEST_CASE("gather: a dropped range gather leaks nothing when its children finish later",
+          "[gather]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run(dropped_range_main());
+}
+
+TEST_CASE("gather: cancelling a gather of gathers that end inside their own cancel",
+          "[gather][cancel]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run(nested_cancel_main());
 }

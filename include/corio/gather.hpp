@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <ranges>
 #include <stdexcept>
 #include <string>
@@ -44,20 +45,24 @@ struct orphaned_child : listener, recycled<> {
     }
 };
 
-template <class R>
+/// The state of a gather: a future that listens to each of its children. `Derived` holds the
+/// children and collects their results: `collect(slot, notified)` when a child succeeds (or ends
+/// at all, for `return_exceptions`), `let_go(slot, notified)` when one ends while the gather is
+/// done or ends it with its exception; `notified` says whether the child is telling its
+/// listeners (a child done before the gather saw it is not).
+template <class R, class Derived>
 class gather_state : public future_state<R> {
 public:
     gather_state(event_loop& loop, bool return_exceptions)
         : future_state<R>(loop), return_exceptions_(return_exceptions) {}
     gather_state(const gather_state&) = delete;
     gather_state& operator=(const gather_state&) = delete;
-    ~gather_state() override { detach_children(); }
 
     [[nodiscard]] const char* kind() const noexcept override { return "gather"; }
     void for_each_awaited(
         const std::function<void(const future_state_base&)>& fn) const override {
         for (const child_slot& slot : slots_) {
-            if (!slot.state->done()) fn(*slot.state);
+            if (slot.state != nullptr && !slot.state->done()) fn(*slot.state);
         }
     }
 
@@ -72,7 +77,7 @@ public:
         bool any = false;
         for (child_slot& slot : slots_) {
             if (this->done()) break;
-            if (slot.state->cancel(message)) any = true;
+            if (slot.state != nullptr && slot.state->cancel(message)) any = true;
         }
         if (!any && !this->done()) cancel_requested_ = was_requested;
         return any;
@@ -83,8 +88,11 @@ protected:
         child_slot(gather_state* owner, future_state_base* child) noexcept
             : listener(&notify), owner(owner), state(child) {}
         gather_state* owner;
+        // Null once the derived class has let go of the child.
         future_state_base* state;
     };
+
+    ~gather_state() override = default;
 
     // Listening to the children, which the derived class holds: `expect_children(n)`, then
     // `listen` for each child in order as it is made (one pass over a million new tasks, not
@@ -99,7 +107,7 @@ protected:
         }
         child_slot& slot = slots_.emplace_back(this, &child);
         if (child.done()) {
-            on_child_done(slot);  // may complete the gather at once (a failed child)
+            on_child_done(slot, false);  // may complete the gather at once (a failed child)
         } else {
             child.add_listener(&slot);
         }
@@ -110,9 +118,16 @@ protected:
         if (!this->done() && finished_ == slots_.size()) finish();
     }
 
+    [[nodiscard]] std::size_t index_of(const child_slot& slot) const noexcept {
+        return static_cast<std::size_t>(&slot - slots_.data());
+    }
+
+    [[nodiscard]] std::vector<child_slot>& slots() noexcept { return slots_; }
+
     virtual R make_result() = 0;
 
-    /// Stops listening to the children; must run while the derived class still holds them.
+    /// Stops listening to the children that are still running; must run while the derived
+    /// class still holds them.
     void detach_children() noexcept {
         for (child_slot& slot : slots_) {
             if (!slot.linked()) continue;
@@ -122,32 +137,42 @@ protected:
             } catch (...) {
             }
         }
-        slots_.clear();
     }
 
 private:
     static void notify(listener* l, future_state_base&, bool run) noexcept {
         if (run) {
             auto* slot = static_cast<child_slot*>(l);
-            slot->owner->on_child_done(*slot);
+            slot->owner->on_child_done(*slot, true);
         }
     }
 
-    void on_child_done(child_slot& slot) noexcept {
+    Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+
+    void on_child_done(child_slot& slot, bool notified) noexcept {
         ++finished_;
         future_state_base& child = *slot.state;
         if (this->done()) {
             (void)child.outcome_exception();  // the gather has already failed: mark it seen
+            derived().let_go(slot, notified);
             return;
         }
         if (!return_exceptions_) {
             if (std::exception_ptr error = child.outcome_exception()) {
                 // The first failure ends the gather at once; the other children run on.
-                this->complete_with(child.cancelled() ? future_status::cancelled
-                                                      : future_status::finished,
-                                    std::move(error));
+                const future_status status =
+                    child.cancelled() ? future_status::cancelled : future_status::finished;
+                derived().let_go(slot, notified);
+                this->complete_with(status, std::move(error));
                 return;
             }
+        }
+        try {
+            derived().collect(slot, notified);
+        } catch (...) {
+            derived().let_go(slot, notified);
+            this->complete_with(future_status::finished, std::current_exception());
+            return;
         }
         if (listening_ && finished_ == slots_.size()) finish();
     }
@@ -182,22 +207,27 @@ using gathered_t = std::conditional_t<ReturnExceptions, outcome<typename H::valu
                                       storable_t<typename H::value_type>>;
 
 template <bool ReturnExceptions, class H>
-gathered_t<ReturnExceptions, H> gathered(const H& h) {
+gathered_t<ReturnExceptions, H> gathered(future_state_base& child) {
     if constexpr (ReturnExceptions) {
-        return take_outcome(h);
+        return take_outcome<H>(child);
     } else {
-        return take_result(h);
+        return take_result<H>(child);
     }
 }
 
+/// A gather of a fixed list of children (`gather(a, b, c)`): their handles in a tuple, and the
+/// results taken from them at the end.
 template <bool ReturnExceptions, class... H>
 class gather_tuple_state final
-    : public gather_state<std::tuple<gathered_t<ReturnExceptions, H>...>> {
+    : public gather_state<std::tuple<gathered_t<ReturnExceptions, H>...>,
+                          gather_tuple_state<ReturnExceptions, H...>> {
     using result_type = std::tuple<gathered_t<ReturnExceptions, H>...>;
+    using base = gather_state<result_type, gather_tuple_state>;
+    friend base;
 
 public:
     gather_tuple_state(event_loop& loop, std::tuple<H...> children)
-        : gather_state<result_type>(loop, ReturnExceptions), children_(std::move(children)) {}
+        : base(loop, ReturnExceptions), children_(std::move(children)) {}
     ~gather_tuple_state() override { this->detach_children(); }
 
     void start() {
@@ -207,9 +237,14 @@ public:
     }
 
 private:
+    void collect(typename base::child_slot&, bool) noexcept {}
+    void let_go(typename base::child_slot&, bool) noexcept {}
+
     result_type make_result() override {
         return std::apply(
-            [](const H&... h) { return result_type{gathered<ReturnExceptions>(h)...}; },
+            [](const H&... h) {
+                return result_type{gathered<ReturnExceptions, H>(base_state(h))...};
+            },
             children_);
     }
 
@@ -221,39 +256,88 @@ using gathered_vector_t =
     std::conditional_t<!ReturnExceptions && std::is_void_v<typename H::value_type>, void,
                        std::vector<gathered_t<ReturnExceptions, H>>>;
 
+/// A gather of a range of children: each slot holds a reference on its child. A child's result
+/// is taken as soon as it ends, and a task is let go of at once, while it is still in the cache
+/// (a million finished tasks are not kept for a second pass).
 template <bool ReturnExceptions, class H>
-class gather_range_state final : public gather_state<gathered_vector_t<ReturnExceptions, H>> {
+class gather_range_state final
+    : public gather_state<gathered_vector_t<ReturnExceptions, H>,
+                          gather_range_state<ReturnExceptions, H>> {
     using result_type = gathered_vector_t<ReturnExceptions, H>;
+    using base = gather_state<result_type, gather_range_state>;
+    using child_slot = typename base::child_slot;
+    friend base;
+    using element = gathered_t<ReturnExceptions, H>;
+    // Results land in their place in any order: straight in the final vector when an element
+    // can be made empty and assigned, else each in an optional.
+    static constexpr bool in_place = std::is_nothrow_default_constructible_v<element> &&
+                                     std::is_nothrow_move_assignable_v<element>;
+    using storage = std::conditional_t<in_place, element, std::optional<element>>;
 
 public:
     /// A gather of `count` children, each given to `add` in order, then `start()`.
-    gather_range_state(event_loop& loop, std::size_t count)
-        : gather_state<result_type>(loop, ReturnExceptions) {
-        children_.reserve(count);
+    gather_range_state(event_loop& loop, std::size_t count) : base(loop, ReturnExceptions) {
         this->expect_children(count);
+        if constexpr (!std::is_void_v<result_type>) results_.resize(count);
     }
-    ~gather_range_state() override { this->detach_children(); }
+    ~gather_range_state() override {
+        if (released_ == this->slots().size()) return;  // the common case: nothing to walk
+        this->detach_children();
+        for (child_slot& slot : this->slots()) {
+            if (slot.state != nullptr) std::exchange(slot.state, nullptr)->release();
+        }
+    }
 
     void add(H child) {
         this->listen(base_state(child));
-        children_.push_back(std::move(child));  // no reallocation: room was made
+        // The slot has taken the handle's reference over (and may have let go of it already).
+        (void)handle_access::release(child);
     }
 
     void start() { this->all_listening(); }
 
 private:
+    void collect(child_slot& slot, bool notified) {
+        if constexpr (!std::is_void_v<result_type>) {
+            results_[this->index_of(slot)] = gathered<ReturnExceptions, H>(*slot.state);
+        }
+        if constexpr (is_task_v<H>) let_go(slot, notified);
+    }
+
+    // A task notifying its listeners may be let go of at once; any other state is held until
+    // the gather goes (it may be completing itself and must outlive that).
+    void let_go(child_slot& slot, bool notified) noexcept {
+        if constexpr (is_task_v<H>) {
+            auto& task = static_cast<task_state_base&>(*std::exchange(slot.state, nullptr));
+            ++released_;
+            if (notified) {
+                task.release_from_listener();
+            } else {
+                task.release();
+            }
+        } else if (!notified) {
+            std::exchange(slot.state, nullptr)->release();
+            ++released_;
+        }
+    }
+
     result_type make_result() override {
         if constexpr (std::is_void_v<result_type>) {
             return;
+        } else if constexpr (in_place) {
+            return std::move(results_);
         } else {
             result_type results;
-            results.reserve(children_.size());
-            for (const H& h : children_) results.push_back(gathered<ReturnExceptions>(h));
+            results.reserve(results_.size());
+            for (storage& result : results_) results.push_back(std::move(*result));
             return results;
         }
     }
 
-    std::vector<H> children_;
+    struct no_results {};
+    [[no_unique_address]] std::conditional_t<std::is_void_v<result_type>, no_results,
+                                             std::vector<storage>> results_;
+    std::size_t released_ = 0;  // children the slots no longer hold a reference on
 };
 
 template <bool ReturnExceptions, class... A>

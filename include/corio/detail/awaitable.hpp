@@ -59,13 +59,15 @@ using ensured_t = decltype(ensure_future(std::declval<X>()));
 template <class T>
 using storable_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
-template <class T>
-task_state<T>& typed_state(const task<T>& h) noexcept {
-    return static_cast<task_state<T>&>(*handle_access::state(h));
-}
-template <class T>
-future_state<T>& typed_state(const future<T>& h) noexcept {
-    return *handle_access::state(h);
+/// The state behind a handle of type `H`, with its type.
+template <future_handle H>
+auto& typed_state(future_state_base& base) noexcept {
+    using T = typename H::value_type;
+    if constexpr (is_task_v<H>) {
+        return static_cast<task_state<T>&>(base);
+    } else {
+        return static_cast<future_state<T>&>(base);
+    }
 }
 
 template <future_handle H>
@@ -73,17 +75,16 @@ future_state_base& base_state(const H& h) noexcept {
     return *handle_access::state(h);
 }
 
-/// The handle's result (rethrowing its exception): moved out when nobody else can see it or
-/// when it cannot be copied, copied otherwise.
+/// The result of a done state behind a handle of type `H` (rethrowing its exception): moved out
+/// when the caller holds the only reference or when it cannot be copied, copied otherwise.
 template <future_handle H>
-auto take_result(const H& h) -> storable_t<typename H::value_type> {
+auto take_result(future_state_base& base) -> storable_t<typename H::value_type> {
     using T = typename H::value_type;
-    future_state_base& base = base_state(h);
     base.check_result();
     if constexpr (std::is_void_v<T>) {
         return std::monostate{};
     } else {
-        auto& state = typed_state(h);
+        auto& state = typed_state<H>(base);
         if constexpr (std::is_copy_constructible_v<T>) {
             if (!base.unique()) return state.value_ref();
         }
@@ -91,18 +92,28 @@ auto take_result(const H& h) -> storable_t<typename H::value_type> {
     }
 }
 
-/// The handle's outcome, never throwing what the handle holds.
 template <future_handle H>
-auto take_outcome(const H& h) -> outcome<typename H::value_type> {
+auto take_result(const H& h) -> storable_t<typename H::value_type> {
+    return take_result<H>(base_state(h));
+}
+
+/// The outcome of a done state behind a handle of type `H`, never throwing what it holds.
+template <future_handle H>
+auto take_outcome(future_state_base& base) -> outcome<typename H::value_type> {
     using T = typename H::value_type;
-    if (std::exception_ptr error = base_state(h).outcome_exception()) {
+    if (std::exception_ptr error = base.outcome_exception()) {
         return outcome<T>(std::move(error));
     }
     if constexpr (std::is_void_v<T>) {
         return outcome<T>(std::in_place);
     } else {
-        return outcome<T>(std::in_place, take_result(h));
+        return outcome<T>(std::in_place, take_result<H>(base));
     }
+}
+
+template <future_handle H>
+auto take_outcome(const H& h) -> outcome<typename H::value_type> {
+    return take_outcome<H>(base_state(h));
 }
 
 } // namespace corio::detail

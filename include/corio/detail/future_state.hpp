@@ -26,7 +26,8 @@ class task_state_base;
 /// Someone to tell when a future completes: a task waiting in its frame, a done callback, a
 /// combinator. `notify_(l, state, false)` discards it instead (the state is going away).
 /// Notification unlinks the listener first, so it may destroy or relink itself; it must not
-/// release a reference on any state (it may schedule work that does).
+/// release a reference on any state (it may schedule work that does), except its own on a
+/// task that notifies it, through `task_state_base::release_from_listener`.
 ///
 /// Linked through `pprev_`, the link that points to it, so that it can unlink itself in O(1)
 /// without knowing its list, whose head is then a single pointer (see `listener_list`).
@@ -151,12 +152,7 @@ public:
 
     void add_ref() noexcept { ++refs_; }
     void release() noexcept {
-        if (--refs_ == 0) {
-            if (status_ == future_status::finished && exception_ && !retrieved_) {
-                report_unretrieved();
-            }
-            delete this;
-        }
+        if (--refs_ == 0) dispose();
     }
 
     [[nodiscard]] bool done() const noexcept { return status_ != future_status::pending; }
@@ -274,6 +270,12 @@ protected:
 
     void mark_retrieved() noexcept { retrieved_ = true; }
 
+    // Destroys the state, whose last reference is gone.
+    void dispose() noexcept {
+        if (status_ == future_status::finished && exception_ && !retrieved_) report_unretrieved();
+        delete this;
+    }
+
     virtual void report_unretrieved() noexcept {
         report(exception_context{"Future exception was never retrieved", exception_, {}});
     }
@@ -358,6 +360,11 @@ struct handle_access {
     template <class Handle>
     [[nodiscard]] static auto* state(const Handle& h) noexcept {
         return h.state_;
+    }
+    /// Empties the handle without releasing its reference, which the caller takes over.
+    template <class Handle>
+    static auto* release(Handle& h) noexcept {
+        return std::exchange(h.state_, nullptr);
     }
 };
 

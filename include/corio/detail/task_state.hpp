@@ -201,6 +201,11 @@ public:
 
     [[noreturn]] void throw_cancelled() const { throw cancelled_error(cancel_message()); }
 
+    /// For a listener told of the task's completion: lets go of the listener's reference
+    /// while it is notified (which no other release may do). The task is destroyed once every
+    /// listener has been told, if that was the last reference.
+    void release_from_listener() noexcept { --refs_; }
+
     /// Puts the task in the loop's ready queue (once: a task already queued stays where it is).
     void schedule() noexcept {
         if (scheduled_) return;
@@ -259,9 +264,10 @@ private:
             return;
         }
         // The loop's reference goes first, so that a listener holding the only other one (a
-        // gather) may move the result out. Listeners never drop references while notified.
+        // gather) may move the result out, and let go of it (`release_from_listener`).
         --refs_;
         complete(status);
+        if (refs_ == 0) dispose();
     }
 
     void report_unretrieved() noexcept override {
