@@ -258,15 +258,14 @@ private:
 
     void finish(future_status status) noexcept {
         list_node::unlink();  // from the loop's pending tasks
-        if (refs_ == 1) {
-            complete(status);
-            release();  // the loop's, the last reference
-            return;
-        }
-        // The loop's reference goes first, so that a listener holding the only other one (a
-        // gather) may move the result out, and let go of it (`release_from_listener`).
-        --refs_;
+        // When another reference is held, the loop's goes before the listeners are told, so that
+        // a listener holding the only other one (a gather) may move the result out and let go of
+        // it (`release_from_listener`). One place disposes of the state, which keeps this small
+        // enough to be inlined.
+        const bool only_the_loop = refs_ == 1;
+        if (!only_the_loop) --refs_;
         complete(status);
+        if (only_the_loop) --refs_;
         if (refs_ == 0) dispose();
     }
 
