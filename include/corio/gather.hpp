@@ -45,8 +45,8 @@ struct orphaned_child : listener, recycled<> {
     }
 };
 
-/// The state of a gather: a future that listens to each of its children. `Derived` holds the
-/// children and collects their results: `collect(slot, notified)` when a child succeeds (or ends
+/// The state of a gather: a future that listens to each of its children. `Derived` decides how
+/// the children are held and collects their results: `collect(slot, notified)` when a child succeeds (or ends
 /// at all, for `return_exceptions`), `let_go(slot, notified)` when one ends while the gather is
 /// done or ends it with its exception; `notified` says whether the child is telling its
 /// listeners (a child done before the gather saw it is not).
@@ -94,9 +94,8 @@ protected:
 
     ~gather_state() override = default;
 
-    // Listening to the children, which the derived class holds: `expect_children(n)`, then
-    // `listen` for each child in order as it is made (one pass over a million new tasks, not
-    // two), then `all_listening()`.
+    // Listening to the children: `expect_children(n)`, then `listen` for each child in order as
+    // it is made (one pass over a million new tasks, not two), then `all_listening()`.
 
     void expect_children(std::size_t count) { slots_.reserve(count); }
 
