@@ -3,7 +3,7 @@
 // callbacks and task steps, exceptions never retrieved and tasks destroyed while pending with
 // their creation site, coroutines never awaited, calls from the wrong thread, CORIO_DEBUG),
 // deadlock detection (what it reports, no false report while a timer, an executor job, I/O or a
-// signal handler could still wake a task, off by default) and virtual time (wait_for with a
+// signal handler could still wake a task, none hidden by a dropped child's reaper, off by default) and virtual time (wait_for with a
 // one-hour timeout in microseconds, the order and the virtual times of events, executor jobs
 // holding time still, corio::advance). CTest runs it once per backend (CORIO_BACKEND).
 #include <corio/call_graph.hpp>
@@ -19,6 +19,7 @@
 #include <corio/future.hpp>
 #include <corio/gather.hpp>
 #include <corio/lock.hpp>
+#include <corio/process.hpp>
 #include <corio/queue.hpp>
 #include <corio/run.hpp>
 #include <corio/signals.hpp>
@@ -1191,6 +1192,31 @@ TEST_CASE("deadlock: no false report while a timer, an executor job, I/O or a si
         CHECK(deadlock_report(woken_by_io(), options).empty());
         CHECK(deadlock_report(woken_by_signal(), options).empty());
     }
+}
+
+corio::coro<> waits_beside_a_dropped_child(pid_t& child_pid) {
+    {
+        const std::vector<std::string> args{"30"};
+        corio::process child = co_await corio::create_subprocess_exec("sleep", args);
+        child_pid = child.pid();
+    }  // dropped while it runs: the loop reaps it in the background
+    corio::future<int> never = corio::get_running_loop().create_future<int>();
+    (void)co_await never;
+}
+
+TEST_CASE("deadlock: a dropped child process reaped in the background does not hide one",
+          "[debug][deadlock]") {
+    frame_leak_check leaks;
+    CORIO_REQUIRE_BACKEND();
+    pid_t child_pid = 0;
+    const corio_test::stopwatch watch;
+    const std::string report = deadlock_report(waits_beside_a_dropped_child(child_pid), detecting());
+    INFO(report);
+    CHECK(watch.elapsed() < 5s);  // at once, not by the stall guard
+    CHECK(report.starts_with("deadlock: "));
+    // The loop has closed: a thread of corio's reaps the child once it is gone.
+    REQUIRE(child_pid > 0);
+    ::kill(child_pid, SIGKILL);
 }
 
 corio::coro<> woken_from_another_thread() {

@@ -604,7 +604,7 @@ private:
     [[nodiscard]] bool could_wake() const noexcept {
         return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 ||
                threadsafe_pending_.load(std::memory_order_acquire) ||
-               io_in_flight() > background_watches_in_flight();
+               io_in_flight() > background_watches_in_flight() + background_io_;
     }
 
     [[nodiscard]] std::size_t background_watches_in_flight() const noexcept {
@@ -797,6 +797,8 @@ private:
     // Sources of work that may arrive from outside the loop (signal handlers...), and executor
     // jobs in flight (which also hold virtual time still).
     std::size_t outside_work_ = 0;
+    // corio's own operations in flight that wake no task (a dropped child process's reaper).
+    std::size_t background_io_ = 0;
     std::size_t executor_jobs_ = 0;
     watch_map readers_;
     watch_map writers_;
@@ -926,6 +928,12 @@ struct loop_access {
     static void add_outside_work(event_loop& loop, std::ptrdiff_t delta) noexcept {
         loop.outside_work_ = static_cast<std::size_t>(
             static_cast<std::ptrdiff_t>(loop.outside_work_) + delta);
+    }
+    /// Counts one of corio's own operations that wakes no task (a reaper's poll) in or out:
+    /// while only those are in flight, a loop whose tasks all wait is deadlocked.
+    static void add_background_io(event_loop& loop, std::ptrdiff_t delta) noexcept {
+        loop.background_io_ = static_cast<std::size_t>(
+            static_cast<std::ptrdiff_t>(loop.background_io_) + delta);
     }
     /// Counts an executor job in or out: like outside work, and virtual time stands still
     /// while one runs.

@@ -188,12 +188,16 @@ private:
                 reap_on_thread(std::move(pidfd_));
                 break;
             }
+            // The poll wakes no task: deadlock detection must not count it.
+            loop_access::add_background_io(*loop_, 1);
             try {
                 if (!loop_access::submit_io(*loop_, *this)) return;  // on_complete comes later
             } catch (...) {
+                loop_access::add_background_io(*loop_, -1);
                 reap_on_thread(std::move(pidfd_));
                 break;
             }
+            loop_access::add_background_io(*loop_, -1);
             if (result_ < 0) {
                 reap_on_thread(std::move(pidfd_));
                 break;
@@ -204,6 +208,7 @@ private:
 
     static void on_complete(io_operation* op, int result) noexcept {
         auto* self = static_cast<child_reaper*>(op);
+        loop_access::add_background_io(*self->loop_, -1);
         if (result < 0) {  // -ECANCELED: the loop is closing
             int status = 0;
             if (try_reap(self->pidfd_.get(), status) == reap_result::running) {
