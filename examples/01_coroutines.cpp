@@ -1,7 +1,6 @@
 // 01_coroutines: coroutine functions, coroutine objects, and the loop that runs them.
 //
-// Retells the section "работа с корутинами" of the asyncio note (asyncio-notes.ru.md, see
-// README.md):
+// Retells the section "работа с корутинами" of the asyncio note (see examples/README.md):
 // - `async def f()` is a function returning `corio::coro<T>` (a coroutine function);
 // - calling it only makes the coroutine object: nothing of its body runs yet;
 // - `corio::run(async_main())` is `asyncio.run(main())`: it starts a loop, runs the coroutine

@@ -1,6 +1,6 @@
 // 02_create_task: tasks run coroutines concurrently.
 //
-// Retells the asyncio note (asyncio-notes.ru.md, see README.md) from "Как создать задачу?",
+// Retells the asyncio note (see examples/README.md) from "Как создать задачу?",
 // its 30-second-sleep example with the sleep cut to 300 ms. `corio::create_task(coro)` is
 // `asyncio.create_task(coro)`. It wraps the coroutine in a task and schedules it on the loop;
 // the task starts the next time the creating coroutine suspends, not inside create_task. While

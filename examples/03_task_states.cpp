@@ -1,6 +1,6 @@
 // 03_task_states: asking a task how it ended, with done(), cancelled(), result(), exception().
 //
-// Retells the asyncio note (asyncio-notes.ru.md, see README.md) from "Жизненный цикл задачи": a
+// Retells the asyncio note (see examples/README.md) from "Жизненный цикл задачи": a
 // task is done once its coroutine returned, threw, or was cancelled. One task of each kind is
 // inspected while pending and once done. As in asyncio, result() rethrows what the task threw,
 // and both result() and exception() throw cancelled_error for a cancelled task and

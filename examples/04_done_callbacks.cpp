@@ -1,6 +1,6 @@
 // 04_done_callbacks: running code when a task finishes, with add/remove_done_callback.
 //
-// Retells the asyncio note (asyncio-notes.ru.md, see README.md) from "задачу так же можно
+// Retells the asyncio note (see examples/README.md) from "задачу так же можно
 // оснастить callback-ом": any number of callbacks can be added to a task and removed again, and
 // each is called with the task itself. Two things differ from asyncio, both because a C++ lambda
 // cannot be compared with another:

@@ -1,6 +1,6 @@
 // 05_task_names: naming tasks, so that logs and callbacks can say which task they are about.
 //
-// Retells the asyncio note (asyncio-notes.ru.md, see README.md) from "задаче ещё можно назначить
+// Retells the asyncio note (see examples/README.md) from "задаче ещё можно назначить
 // имя": a name given to create_task, a name changed later with set_name, get_name to read it,
 // and the default names Task-1, Task-2, ... of tasks created without one (the task corio::run
 // makes for async_main is Task-1, as asyncio.run's is). The note's callback_func, which prints

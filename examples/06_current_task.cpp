@@ -1,6 +1,6 @@
 // 06_current_task: which task is running this code? Handy for logging.
 //
-// Retells the asyncio note (asyncio-notes.ru.md, see README.md) from "для получения текущей
+// Retells the asyncio note (see examples/README.md) from "для получения текущей
 // выполняемой задачи": corio::current_task() is asyncio.current_task(). It is the task whose
 // turn it is, which is not always the function you are in: a coroutine awaited with co_await
 // runs inside the task that awaits it, and a done callback runs between tasks, in none. Outside

@@ -1,6 +1,6 @@
 // 07_all_tasks: listing the tasks that are still running, e.g. to log them or to shut down.
 //
-// Retells the asyncio note (asyncio-notes.ru.md, see README.md) from "получить все задачи можно":
+// Retells the asyncio note (see examples/README.md) from "получить все задачи можно":
 // corio::all_tasks() is asyncio.all_tasks(): every task of the running loop that is not done
 // yet, the caller's own included, each once (asyncio returns a set; corio a vector). Finished
 // tasks drop out of it. A graceful shutdown cancels the others and waits until each has
