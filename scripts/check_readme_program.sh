@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Compiles the README's opening program with a plain compiler line, as a user without CMake
+# would, runs it and checks that it prints what the README says it prints (the ```text block
+# that follows the program).
+#   bash scripts/check_readme_program.sh [compiler...]   # default: g++ clang++
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The first ```cpp block of README.md is the program; the first ```text block after it, its
+# output.
+python3 - "$tmp" <<'PY'
+import pathlib, re, sys
+text = pathlib.Path("README.md").read_text(encoding="utf-8")
+program = re.search(r"^```cpp\n(.*?)^```", text, re.S | re.M)
+if not program:
+    sys.exit("README.md: no ```cpp block")
+output = re.compile(r"^```text\n(.*?)^```", re.S | re.M).search(text, program.end())
+if not output:
+    sys.exit("README.md: no ```text block with the output after the opening program")
+out = pathlib.Path(sys.argv[1])
+(out / "readme.cpp").write_text(program.group(1), encoding="utf-8")
+(out / "expected.txt").write_text(output.group(1), encoding="utf-8")
+PY
+
+compilers=("$@")
+[[ ${#compilers[@]} -gt 0 ]] || compilers=(g++ clang++)
+for cxx in "${compilers[@]}"; do
+    # The line the README gives for a build without CMake (epoll only: no liburing needed).
+    command=("$cxx" -std=c++20 -O2 -Iinclude -pthread "$tmp/readme.cpp" -o "$tmp/readme")
+    echo "+ ${command[*]}"
+    "${command[@]}"
+    "$tmp/readme" >"$tmp/actual.txt"
+    if ! diff -u "$tmp/expected.txt" "$tmp/actual.txt"; then
+        corio_die "the README program built with $cxx printed something else than the README says"
+    fi
+    echo "README program ($cxx): prints what the README says"
+done
