@@ -117,7 +117,11 @@ corio::coro<> lock_fifo_main(recorder& rec) {
     co_await l.acquire();
     std::vector<corio::task<>> tasks;
     for (int i = 0; i < 5; ++i) {
-        tasks.push_back(corio::create_task(take_lock(l, rec, "w" + std::to_string(i))));
+        // Appended, not `"w" + std::to_string(i)`: g++ 12 -O2 gives a false -Wrestrict on that
+        // (GCC bug 105329).
+        std::string name = "w";
+        name += std::to_string(i);
+        tasks.push_back(corio::create_task(take_lock(l, rec, std::move(name))));
     }
     co_await yield();  // all five now wait, in order
     l.release();       // handed to w0, which has not run yet

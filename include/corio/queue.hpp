@@ -291,17 +291,16 @@ private:
     // stored ones. To keep it, the getters handed an item after the quitter each take their
     // predecessor's, and the newest handed item is the one that moves on.
     void give_back(get_awaiter& quitter) {
-        std::optional<T> carry = std::move(quitter.item_);
-        quitter.item_.reset();
+        // The quitter's own slot carries the item along the line. It is engaged, and so is
+        // every handed getter's: the values move through a plain `T`, never through a local
+        // optional, which g++ -O2 cannot prove engaged (-Wmaybe-uninitialized).
+        std::optional<T>& carry = quitter.item_;
         bool after = false;
         given_.for_each([&](detail::sync_waiter* w) {
             if (!after) {
                 after = (w == &quitter);
                 return;
             }
-            // Both are engaged: every handed getter holds an item, and so does `carry`. The
-            // values move through a plain `T` (not an optional copy, which g++ -O2 cannot
-            // prove engaged and warns about with -Wmaybe-uninitialized).
             std::optional<T>& slot = static_cast<get_awaiter*>(w)->item_;
             T newer(std::move(*slot));
             slot.emplace(std::move(*carry));
@@ -310,13 +309,16 @@ private:
         quitter.unlink();
         --given_count_;
         if (immediate_) {
+            carry.reset();
             finish_one();
         } else if (auto* getter = static_cast<get_awaiter*>(getters_.front())) {
             getter->item_.emplace(std::move(*carry));
+            carry.reset();
             getter->grant_into(given_);
             ++given_count_;
         } else {
             store_.push_oldest(std::move(*carry));
+            carry.reset();
         }
     }
 
