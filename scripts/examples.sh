@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every example in Release (build/examples) and runs them all in order.
 #   bash scripts/examples.sh
+# Warnings are shown, not fatal; CORIO_WERROR=1 makes them errors (as CI does).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

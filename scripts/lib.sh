@@ -3,7 +3,7 @@
 
 # Debian packages the build, the tests, the examples and the benchmarks need.
 CORIO_DEB_PACKAGES=(cmake ninja-build g++ clang pkg-config liburing-dev catch2 libbenchmark-dev python3
-    curl wrk)
+    curl wrk libasio-dev time)
 
 corio_banner() {
     printf '\n==================== %s ====================\n' "$*"
@@ -51,11 +51,22 @@ corio_launcher_args() {
     fi
 }
 
-# corio_configure <source-dir> <build-dir> [cmake args...]: configures a Ninja build.
+# -DCORIO_WERROR=ON when the environment says CORIO_WERROR=1 (scripts/test.sh and CI),
+# -DCORIO_WERROR=OFF otherwise: a user's build shows warnings and never fails on one.
+corio_werror_arg() {
+    if [[ ${CORIO_WERROR:-0} == 1 ]]; then
+        printf '%s\n' "-DCORIO_WERROR=ON"
+    else
+        printf '%s\n' "-DCORIO_WERROR=OFF"
+    fi
+}
+
+# corio_configure <source-dir> <build-dir> [cmake args...]: configures a Ninja build (with
+# warnings as errors or not, as corio_werror_arg says; an argument can still override it).
 corio_configure() {
     local src=$1 dir=$2
     shift 2
     local launcher=()
     mapfile -t launcher < <(corio_launcher_args)
-    cmake -S "$src" -B "$dir" -G Ninja "${launcher[@]}" "$@"
+    cmake -S "$src" -B "$dir" -G Ninja "${launcher[@]}" "$(corio_werror_arg)" "$@"
 }

@@ -3,12 +3,15 @@
 #   g++ Debug (-Werror), clang++ Release (-Werror), g++ ASan+UBSan, g++ TSan (thread-safety
 #   tests only), g++ without liburing:
 #   each configured, built and tested with ctest (every test on every backend);
-#   then header self-containment, the examples (and curl against the HTTP one), the benchmarks
-#   and the echo benchmark (briefly), and corio used through find_package (installed) and
-#   add_subdirectory.
+#   before them the documentation (the README's commands are .ci/run's, its program compiles
+#   with a plain g++ line and prints what it says, the examples' READMEs show code of the
+#   examples); after them header self-containment, the examples (and curl against the HTTP
+#   one), the benchmarks and the echo benchmark (briefly), corio used through find_package,
+#   pkg-config (installed) and add_subdirectory, and the compile time of the README program.
 #
 #   bash scripts/test.sh                     # everything
 #   CORIO_TEST_QUICK=1 bash scripts/test.sh  # g++ Debug build + ctest only
+#   CORIO_WERROR=0 bash scripts/test.sh      # warnings not fatal (they are by default here)
 #
 # Build trees go to build/ci-<name> and are reused by the next run.
 set -euo pipefail
@@ -16,6 +19,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+
+# The project's own discipline: every warning of every build here is an error.
+export CORIO_WERROR=${CORIO_WERROR:-1}
 
 corio_install_deps
 
@@ -67,7 +73,15 @@ build_and_test() {
     ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2
 }
 
-build_and_test gcc-debug -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DCORIO_WERROR=ON
+# The documentation first: quick, and what a new user meets before any test.
+stage "README: .ci/run runs the README's two commands as the README spells them"
+bash scripts/check_readme_commands.sh
+stage "docs: every C++ block of the examples' READMEs is code of an example"
+python3 scripts/check_docs.py
+stage "README program: a plain compiler line builds it; it prints what the README says"
+bash scripts/check_readme_program.sh g++ clang++
+
+build_and_test gcc-debug -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
 
 if [[ ${CORIO_TEST_QUICK:-0} == 1 ]]; then
     summary
@@ -75,7 +89,7 @@ if [[ ${CORIO_TEST_QUICK:-0} == 1 ]]; then
     exit 0
 fi
 
-build_and_test clang-release -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release -DCORIO_WERROR=ON
+build_and_test clang-release -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release
 
 # with_sanitizer_options <command...>: runs it with the sanitizers' run-time options.
 with_sanitizer_options() {
@@ -143,12 +157,30 @@ for variant in gcc-debug gcc-no-uring; do
         -DCMAKE_PREFIX_PATH="$tmp/$variant" -DCMAKE_BUILD_TYPE=Debug
     cmake --build "build/ci-consumer-$variant"
     "build/ci-consumer-$variant/app"
+
+    # The same program without CMake, through the installed corio.pc: with io_uring when
+    # the install has it (the app then asks for io_uring explicitly, so a lost -luring or
+    # CORIO_HAS_URING fails here), epoll otherwise.
+    stage "install ($variant): tests/consumer with a plain g++ line and pkg-config"
+    expected_backend=io_uring
+    [[ $variant == *no-uring* ]] && expected_backend=epoll
+    pc_file=$(find "$tmp/$variant" -name corio.pc -print -quit)
+    [[ -n $pc_file ]] || corio_die "cmake --install put no corio.pc under $tmp/$variant"
+    pc_flags=$(PKG_CONFIG_PATH="$(dirname "$pc_file")" pkg-config --cflags --libs corio)
+    echo "pkg-config --cflags --libs corio: $pc_flags"
+    # shellcheck disable=SC2086 # pkg-config's output is a list of flags
+    g++ -std=c++20 -O2 -Wall -Wextra -Wpedantic -Werror tests/consumer/main.cpp \
+        -o "$tmp/pkg-config-app" $pc_flags
+    "$tmp/pkg-config-app" "$expected_backend"
 done
 
 stage "tests/subdirectory: corio through add_subdirectory"
 corio_configure tests/subdirectory build/ci-subdirectory -DCMAKE_BUILD_TYPE=Debug
 cmake --build build/ci-subdirectory
 build/ci-subdirectory/app
+
+stage "compile time: the README program and <corio/corio.hpp>, next to <asio.hpp>"
+bash scripts/compile_time.sh
 
 summary
 echo "corio: every stage passed."
