@@ -12,21 +12,7 @@ source scripts/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The first ```cpp block of README.md is the program; the first ```text block after it, its
-# output.
-python3 - "$tmp" <<'PY'
-import pathlib, re, sys
-text = pathlib.Path("README.md").read_text(encoding="utf-8")
-program = re.search(r"^```cpp\n(.*?)^```", text, re.S | re.M)
-if not program:
-    sys.exit("README.md: no ```cpp block")
-output = re.compile(r"^```text\n(.*?)^```", re.S | re.M).search(text, program.end())
-if not output:
-    sys.exit("README.md: no ```text block with the output after the opening program")
-out = pathlib.Path(sys.argv[1])
-(out / "readme.cpp").write_text(program.group(1), encoding="utf-8")
-(out / "expected.txt").write_text(output.group(1), encoding="utf-8")
-PY
+corio_readme_program "$tmp/readme.cpp" "$tmp/expected.txt"
 
 compilers=("$@")
 [[ ${#compilers[@]} -gt 0 ]] || compilers=(g++ clang++)

@@ -14,11 +14,7 @@ runs=${1:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-python3 - "$tmp/readme.cpp" <<'PY'
-import pathlib, re, sys
-text = pathlib.Path("README.md").read_text(encoding="utf-8")
-pathlib.Path(sys.argv[1]).write_text(re.search(r"^```cpp\n(.*?)^```", text, re.S | re.M).group(1))
-PY
+corio_readme_program "$tmp/readme.cpp"
 printf '#include <corio/corio.hpp>\n' >"$tmp/corio_include.cpp"
 printf '#include <asio.hpp>\n' >"$tmp/asio_include.cpp"
 

@@ -70,3 +70,21 @@ corio_configure() {
     mapfile -t launcher < <(corio_launcher_args)
     cmake -S "$src" -B "$dir" -G Ninja "${launcher[@]}" "$(corio_werror_arg)" "$@"
 }
+
+# corio_readme_program <program.cpp> [<output.txt>]: writes the README's opening program (its
+# first ```cpp block) and, when asked, the output it shows (the first ```text block after it).
+corio_readme_program() {
+    python3 - "$@" <<'PY'
+import pathlib, re, sys
+text = pathlib.Path("README.md").read_text(encoding="utf-8")
+program = re.search(r"^```cpp\n(.*?)^```", text, re.S | re.M)
+if not program:
+    sys.exit("README.md: no ```cpp block")
+pathlib.Path(sys.argv[1]).write_text(program.group(1), encoding="utf-8")
+if len(sys.argv) > 2:
+    output = re.compile(r"^```text\n(.*?)^```", re.S | re.M).search(text, program.end())
+    if not output:
+        sys.exit("README.md: no ```text block with the output after the opening program")
+    pathlib.Path(sys.argv[2]).write_text(output.group(1), encoding="utf-8")
+PY
+}
