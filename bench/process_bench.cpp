@@ -1,4 +1,4 @@
-// Benchmarks of subprocesses (include/corio/process.hpp): spawn + wait of /bin/true, one at a
+// Benchmarks of subprocesses (include/corio/system/process.hpp): spawn + wait of /bin/true, one at a
 // time and 16 at once, and spawn + communicate of `echo` through a pipe; items_per_second is
 // children per second. The loop runs on the backend CORIO_BACKEND names (io_uring when the
 // kernel allows it, by default); the backend's name is in the label. A blocking posix_spawn +

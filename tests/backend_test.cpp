@@ -13,7 +13,7 @@
 #include <corio/reactor/epoll.hpp>
 #include <corio/reactor/uring.hpp>
 #include <corio/sleep.hpp>
-#include <corio/sock.hpp>
+#include <corio/net/sock.hpp>
 #include <corio/task.hpp>
 
 #include <cerrno>

@@ -1,8 +1,8 @@
-// Datagram endpoints (include/corio/datagram.hpp): send_to / recv_from over UDP (IPv4 and
+// Datagram endpoints (include/corio/net/datagram.hpp): send_to / recv_from over UDP (IPv4 and
 // IPv6), connected endpoints, truncation, empty datagrams, cancellation and timeouts, close()
 // with a receive in flight, ECONNREFUSED from a connected peer, and the loop closing with a
 // receive in flight. CTest runs it once per backend (CORIO_BACKEND).
-#include <corio/datagram.hpp>
+#include <corio/net/datagram.hpp>
 
 #include "support/catch.hpp"
 #include "support/test_helpers.hpp"
@@ -12,7 +12,7 @@
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/unique_fd.hpp>
+#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>

@@ -6,28 +6,28 @@
 // signal handler could still wake a task, none hidden by a dropped child's reaper, off by default) and virtual time (wait_for with a
 // one-hour timeout in microseconds, the order and the virtual times of events, executor jobs
 // holding time still, corio::advance). CTest runs it once per backend (CORIO_BACKEND).
-#include <corio/call_graph.hpp>
+#include <corio/debug/call_graph.hpp>
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
-#include <corio/event.hpp>
+#include <corio/sync/event.hpp>
 #include <corio/event_loop.hpp>
 #include <corio/executor.hpp>
 #include <corio/future.hpp>
 #include <corio/gather.hpp>
-#include <corio/lock.hpp>
-#include <corio/process.hpp>
-#include <corio/queue.hpp>
+#include <corio/sync/lock.hpp>
+#include <corio/system/process.hpp>
+#include <corio/sync/queue.hpp>
 #include <corio/run.hpp>
-#include <corio/signals.hpp>
+#include <corio/system/signals.hpp>
 #include <corio/sleep.hpp>
-#include <corio/sock.hpp>
+#include <corio/net/sock.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/virtual_time.hpp>
+#include <corio/debug/virtual_time.hpp>
 
 #include <algorithm>
 #include <cerrno>

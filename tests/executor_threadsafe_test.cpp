@@ -12,7 +12,7 @@
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
-#include <corio/event.hpp>
+#include <corio/sync/event.hpp>
 #include <corio/future.hpp>
 #include <corio/run.hpp>
 #include <corio/shield.hpp>

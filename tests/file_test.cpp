@@ -1,10 +1,10 @@
-// corio::file (include/corio/file.hpp): round trips of 1 B to 64 MiB, read_at / write_at at
+// corio::file (include/corio/system/file.hpp): round trips of 1 B to 64 MiB, read_at / write_at at
 // offsets, reads at and past the end, the open modes (create, truncate, append, exclusive) and
 // permissions, errors naming the path (a missing file, a directory, a closed file, the wrong
 // direction), fsync, close and the destructor, descriptors never leaked, cancellation of a large
 // read in flight, a loop closed under a read, and many concurrent reads. io_uring operations on
 // the io_uring backend, the executor on epoll: CTest runs it once per backend (CORIO_BACKEND).
-#include <corio/file.hpp>
+#include <corio/system/file.hpp>
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"

@@ -3,9 +3,9 @@
 // line-framed and length-framed exchanges. The Python side is spawned with posix_spawn (not
 // corio's subprocess support) and reports on its stdout, read through a corio pipe reader.
 // Skipped, with a message, when /usr/bin/python3 is absent. CTest runs it once per backend.
-#include <corio/connection.hpp>
-#include <corio/server.hpp>
-#include <corio/stream.hpp>
+#include <corio/net/connection.hpp>
+#include <corio/net/server.hpp>
+#include <corio/net/stream.hpp>
 
 #include "support/catch.hpp"
 #include "support/test_helpers.hpp"
@@ -15,7 +15,7 @@
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/unique_fd.hpp>
+#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>

@@ -1,11 +1,11 @@
-// Subprocesses (include/corio/process.hpp): echo and cat round trips, 16 MiB through cat without
+// Subprocesses (include/corio/system/process.hpp): echo and cat round trips, 16 MiB through cat without
 // deadlock (and 16 MiB back on each of stdout and stderr), exit codes, kill / terminate and the
 // negative return code, communicate under wait_for then kill, a missing program
 // (std::system_error, not exit 127), cwd and env, stderr to stdout, devnull, use_fd, the shell,
 // 200 concurrent children with no zombie and no descriptor left, a child destroyed while it runs
 // reaped in the background (while the loop runs and after it closed), children never inheriting
 // the loop's descriptors nor its blocked signals. CTest runs it once per backend.
-#include <corio/process.hpp>
+#include <corio/system/process.hpp>
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
@@ -16,9 +16,9 @@
 #include <corio/executor.hpp>
 #include <corio/gather.hpp>
 #include <corio/run.hpp>
-#include <corio/signals.hpp>
+#include <corio/system/signals.hpp>
 #include <corio/sleep.hpp>
-#include <corio/sock.hpp>
+#include <corio/net/sock.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
 

@@ -2,7 +2,7 @@
 // fairness among waiters, task_done/join, Python 3.13's shutdown, move-only items, and the
 // cancellation races: a cancelled put adds nothing, a getter cancelled after being handed an
 // item hands it on.
-#include <corio/queue.hpp>
+#include <corio/sync/queue.hpp>
 
 #include "support/allocation_counter.hpp"
 #include "support/catch.hpp"

@@ -1,24 +1,24 @@
-// Servers and connections (include/corio/server.hpp, connection.hpp, resolve.hpp):
+// Servers and connections (include/corio/net/server.hpp, connection.hpp, resolve.hpp):
 // start_server / open_connection over IPv4, IPv6 and Unix sockets, many concurrent clients,
 // handler exceptions, close() cancelling handlers, serve_forever, refused connections, name
 // resolution off the loop, clients that vanish, and an accept loop that survives EMFILE.
 // CTest runs it once per backend (CORIO_BACKEND).
-#include <corio/server.hpp>
+#include <corio/net/server.hpp>
 
 #include "support/catch.hpp"
 #include "support/io_helpers.hpp"
 #include "support/test_helpers.hpp"
 
-#include <corio/connection.hpp>
+#include <corio/net/connection.hpp>
 #include <corio/errors.hpp>
 #include <corio/gather.hpp>
-#include <corio/resolve.hpp>
+#include <corio/net/resolve.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
-#include <corio/stream.hpp>
+#include <corio/net/stream.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/unique_fd.hpp>
+#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>

@@ -1,18 +1,18 @@
-// Signals (include/corio/signals.hpp): add_signal_handler / remove_signal_handler through the
+// Signals (include/corio/system/signals.hpp): add_signal_handler / remove_signal_handler through the
 // loop's signalfd (a signal sent to the process reaching its handler on the loop, replacing and
 // removing handlers, the disposition and the thread's mask restored, a signal pending at
 // removal dropped, a signal caught by a thread that does not block it forwarded, invalid
 // signals), and corio::run's Ctrl-C handling (SIGINT cancelling the main task, a second SIGINT
 // killing the process, in forked children so that the test runner is safe; the conditions under
 // which run leaves SIGINT alone). CTest runs it once per backend (CORIO_BACKEND).
-#include <corio/signals.hpp>
+#include <corio/system/signals.hpp>
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
-#include <corio/event.hpp>
+#include <corio/sync/event.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>

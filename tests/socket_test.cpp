@@ -1,9 +1,9 @@
-// The loop's low-level socket operations (include/corio/sock.hpp) on the reactors
+// The loop's low-level socket operations (include/corio/net/sock.hpp) on the reactors
 // (include/corio/reactor/*.hpp): round trips over a socketpair and over TCP loopback, a peer
 // that closes or resets, cancellation of a blocked operation (prompt, no leak, no byte lost),
 // refused connections, accept, a thousand simultaneous connections, add_reader/add_writer, and
 // closing a loop with an operation in flight. CTest runs it once per backend (CORIO_BACKEND).
-#include <corio/sock.hpp>
+#include <corio/net/sock.hpp>
 
 #include "support/catch.hpp"
 #include "support/io_helpers.hpp"
@@ -12,10 +12,10 @@
 #include <corio/errors.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
-#include <corio/socket_address.hpp>
+#include <corio/net/socket_address.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/unique_fd.hpp>
+#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>

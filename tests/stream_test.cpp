@@ -1,10 +1,10 @@
-// Streams (include/corio/stream.hpp): stream_reader / stream_writer over a Unix socketpair, a
+// Streams (include/corio/net/stream.hpp): stream_reader / stream_writer over a Unix socketpair, a
 // TCP loopback pair and pipes. Round trips, every read form, end of stream and
 // incomplete_read_error, limit_overrun_error without memory growth, peer resets and closed
 // peers (no SIGPIPE), drain with a slow reader, cancellation with no byte lost, close /
 // write_eof / abort, dropping handles with data still buffered, the loop closing with a
 // write in flight. CTest runs it once per backend (CORIO_BACKEND).
-#include <corio/stream.hpp>
+#include <corio/net/stream.hpp>
 
 #include "support/catch.hpp"
 #include "support/io_helpers.hpp"
@@ -15,7 +15,7 @@
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/unique_fd.hpp>
+#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>

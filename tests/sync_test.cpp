@@ -1,19 +1,19 @@
 // Synchronisation primitives (API.md section 5; lock.hpp, event.hpp, condition.hpp,
 // semaphore.hpp, barrier.hpp, guard.hpp): each contract, FIFO fairness, and the cancellation
 // races in which a waiter is cancelled in the same loop iteration that wakes it.
-#include <corio/lock.hpp>
+#include <corio/sync/lock.hpp>
 
 #include "support/allocation_counter.hpp"
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
 #include "support/test_helpers.hpp"
 
-#include <corio/barrier.hpp>
-#include <corio/condition.hpp>
-#include <corio/event.hpp>
-#include <corio/guard.hpp>
+#include <corio/sync/barrier.hpp>
+#include <corio/sync/condition.hpp>
+#include <corio/sync/event.hpp>
+#include <corio/sync/guard.hpp>
 #include <corio/run.hpp>
-#include <corio/semaphore.hpp>
+#include <corio/sync/semaphore.hpp>
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>

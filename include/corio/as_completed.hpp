@@ -3,8 +3,8 @@
 /// `corio::as_completed`: take tasks in the order they finish (asyncio's `as_completed`).
 
 #include "corio/coro.hpp"
-#include "corio/detail/awaitable.hpp"
-#include "corio/detail/future_state.hpp"
+#include "corio/impl/awaitable.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 

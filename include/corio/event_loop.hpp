@@ -9,8 +9,8 @@
 #include "corio/detail/timer_heap.hpp"
 #include "corio/reactor/operation.hpp"
 #include "corio/reactor/reactor.hpp"
-#include "corio/socket_address.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/net/socket_address.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -2,9 +2,9 @@
 /// \file
 /// `corio::future<T>`: a result that some callback or other task will set (asyncio's `Future`).
 
-#include "corio/detail/future_state.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/detail/state_handle.hpp"
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
 
 #include <cstddef>

@@ -2,8 +2,8 @@
 /// \file
 /// `corio::gather`: run awaitables concurrently and collect their results (asyncio's `gather`).
 
-#include "corio/detail/awaitable.hpp"
-#include "corio/detail/future_state.hpp"
+#include "corio/impl/awaitable.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/outcome.hpp"

@@ -3,12 +3,12 @@
 /// `corio::run`: the entry point (asyncio's `run`), and `new_event_loop` with its choice of
 /// backend.
 
-#include "corio/call_graph.hpp"
+#include "corio/debug/call_graph.hpp"
 #include "corio/coro.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/reactor/epoll.hpp"
 #include "corio/reactor/uring.hpp"
-#include "corio/signals.hpp"
+#include "corio/system/signals.hpp"
 #include "corio/task.hpp"
 
 #include <cerrno>

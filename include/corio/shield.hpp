@@ -3,7 +3,7 @@
 /// `corio::shield`: protect an awaitable from the cancellation of its awaiter (asyncio's
 /// `shield`).
 
-#include "corio/detail/awaitable.hpp"
+#include "corio/impl/awaitable.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/task.hpp"

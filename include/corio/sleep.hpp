@@ -2,7 +2,7 @@
 /// \file
 /// `corio::sleep`: suspend the current task for a while (asyncio's `sleep`).
 
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/detail/timer_heap.hpp"
 #include "corio/event_loop.hpp"
 

@@ -3,10 +3,10 @@
 /// `corio::task<T>`: a coroutine scheduled to run on its own (asyncio's `Task`), with
 /// `create_task`, `current_task` and `all_tasks`.
 
-#include "corio/call_graph.hpp"
+#include "corio/debug/call_graph.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/state_handle.hpp"
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 

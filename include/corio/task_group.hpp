@@ -3,7 +3,7 @@
 /// `corio::task_group`: structured concurrency (asyncio's `TaskGroup`).
 
 #include "corio/coro.hpp"
-#include "corio/detail/future_state.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"

@@ -3,7 +3,7 @@
 /// `corio::wait_for`: await something for at most a given time (asyncio's `wait_for`).
 
 #include "corio/coro.hpp"
-#include "corio/detail/awaitable.hpp"
+#include "corio/impl/awaitable.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/task.hpp"

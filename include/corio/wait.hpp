@@ -3,8 +3,8 @@
 /// `corio::wait`: wait for a set of tasks until a condition holds (asyncio's `wait`).
 
 #include "corio/coro.hpp"
-#include "corio/detail/awaitable.hpp"
-#include "corio/detail/future_state.hpp"
+#include "corio/impl/awaitable.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 

@@ -6,7 +6,7 @@
 
 #include <corio/coro.hpp>
 #include <corio/sleep.hpp>
-#include <corio/unique_fd.hpp>
+#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>

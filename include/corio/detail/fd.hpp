@@ -2,7 +2,7 @@
 /// \file
 /// errno-to-exception helpers.
 
-#include "corio/unique_fd.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <system_error>
 

@@ -9,12 +9,12 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
-#include "corio/detail/io_awaiter.hpp"
+#include "corio/impl/io_awaiter.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/gather.hpp"
-#include "corio/stream.hpp"
+#include "corio/net/stream.hpp"
 #include "corio/task.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <cerrno>
 #include <csignal>

@@ -7,14 +7,14 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
-#include "corio/detail/future_state.hpp"
-#include "corio/detail/io_awaiter.hpp"
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/future_state.hpp"
+#include "corio/impl/io_awaiter.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/executor.hpp"
 #include "corio/future.hpp"
 #include "corio/reactor/operation.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <algorithm>
 #include <cerrno>

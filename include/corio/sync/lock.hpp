@@ -2,9 +2,9 @@
 /// \file
 /// `corio::lock`: mutual exclusion between tasks (asyncio's `Lock`).
 
-#include "corio/detail/grant_awaiter.hpp"
-#include "corio/detail/sync_waiter.hpp"
-#include "corio/guard.hpp"
+#include "corio/sync/detail/grant_awaiter.hpp"
+#include "corio/impl/sync_waiter.hpp"
+#include "corio/sync/guard.hpp"
 
 #include <coroutine>
 #include <stdexcept>

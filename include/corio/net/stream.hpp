@@ -27,13 +27,13 @@
 #include "corio/detail/fd.hpp"
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
-#include "corio/detail/io_awaiter.hpp"
-#include "corio/detail/sync_waiter.hpp"
+#include "corio/impl/io_awaiter.hpp"
+#include "corio/impl/sync_waiter.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/reactor/operation.hpp"
-#include "corio/socket_address.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/net/socket_address.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <algorithm>
 #include <cerrno>

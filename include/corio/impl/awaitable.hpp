@@ -4,8 +4,8 @@
 /// coros wrapped in tasks.
 
 #include "corio/coro.hpp"
-#include "corio/detail/future_state.hpp"
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/future_state.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/future.hpp"
 #include "corio/outcome.hpp"
 #include "corio/task.hpp"

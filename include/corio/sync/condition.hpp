@@ -3,9 +3,9 @@
 /// `corio::condition`: a condition variable for tasks (asyncio's `Condition`).
 
 #include "corio/coro.hpp"
-#include "corio/detail/sync_waiter.hpp"
-#include "corio/guard.hpp"
-#include "corio/lock.hpp"
+#include "corio/impl/sync_waiter.hpp"
+#include "corio/sync/guard.hpp"
+#include "corio/sync/lock.hpp"
 
 #include <coroutine>
 #include <cstddef>

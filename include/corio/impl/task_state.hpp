@@ -3,7 +3,7 @@
 /// The state of a task: a future whose result comes from a coroutine body the loop steps.
 
 #include "corio/coro.hpp"
-#include "corio/detail/future_state.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/detail/intrusive.hpp"
 #include "corio/detail/resumer.hpp"
 #include "corio/errors.hpp"

@@ -11,18 +11,18 @@
 /// once descriptors free up), connections aborted before they were accepted, and network
 /// errors the kernel passes on to `accept`.
 
-#include "corio/connection.hpp"
+#include "corio/net/connection.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
 #include "corio/detail/intrusive.hpp"
-#include "corio/event.hpp"
+#include "corio/sync/event.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/reactor/operation.hpp"
-#include "corio/resolve.hpp"
-#include "corio/socket_address.hpp"
-#include "corio/stream.hpp"
+#include "corio/net/resolve.hpp"
+#include "corio/net/socket_address.hpp"
+#include "corio/net/stream.hpp"
 #include "corio/task.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <cerrno>
 #include <chrono>

@@ -3,7 +3,7 @@
 /// `corio::queue`, `corio::priority_queue`, `corio::lifo_queue`: queues between tasks
 /// (asyncio's `Queue`, `PriorityQueue`, `LifoQueue`), with Python 3.13's `shutdown`.
 
-#include "corio/detail/sync_waiter.hpp"
+#include "corio/impl/sync_waiter.hpp"
 
 #include <algorithm>
 #include <coroutine>

@@ -3,17 +3,17 @@
 /// `corio::open_datagram_endpoint`: UDP with awaitable `send_to` / `recv_from` (what asyncio's
 /// `loop.create_datagram_endpoint` does with callbacks, as coroutines).
 
-#include "corio/connection.hpp"
+#include "corio/net/connection.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
-#include "corio/detail/io_awaiter.hpp"
+#include "corio/impl/io_awaiter.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/reactor/operation.hpp"
-#include "corio/resolve.hpp"
-#include "corio/socket_address.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/net/resolve.hpp"
+#include "corio/net/socket_address.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <cerrno>
 #include <coroutine>

@@ -4,7 +4,7 @@
 /// the primitive's FIFO wait list that is also the waiting task's cancellable wait.
 
 #include "corio/detail/intrusive.hpp"
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/task_state.hpp"
 
 #include <coroutine>
 #include <cstdint>

@@ -3,7 +3,7 @@
 /// The awaiter of `acquire()` on a lock or a semaphore: it takes a free unit at once, or waits
 /// in the owner's queue until one is handed to it.
 
-#include "corio/detail/sync_waiter.hpp"
+#include "corio/impl/sync_waiter.hpp"
 
 #include <coroutine>
 #include <string>

@@ -11,8 +11,8 @@
 /// directly or through a `gather`, are shown under the task that awaits them.
 
 #include "corio/coro.hpp"
-#include "corio/detail/future_state.hpp"
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/future_state.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
 
 #include <cstddef>

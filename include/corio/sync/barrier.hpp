@@ -2,7 +2,7 @@
 /// \file
 /// `corio::barrier`: a meeting point for a fixed number of tasks (asyncio's `Barrier`).
 
-#include "corio/detail/sync_waiter.hpp"
+#include "corio/impl/sync_waiter.hpp"
 
 #include <coroutine>
 #include <cstddef>

@@ -11,7 +11,7 @@
 #include "corio/event_loop.hpp"
 #include "corio/executor.hpp"
 #include "corio/future.hpp"
-#include "corio/socket_address.hpp"
+#include "corio/net/socket_address.hpp"
 
 #include <cstdint>
 #include <cstring>

@@ -3,9 +3,9 @@
 /// `corio::semaphore` and `corio::bounded_semaphore`: counters of units that tasks acquire and
 /// release (asyncio's `Semaphore` and `BoundedSemaphore`).
 
-#include "corio/detail/grant_awaiter.hpp"
-#include "corio/detail/sync_waiter.hpp"
-#include "corio/guard.hpp"
+#include "corio/sync/detail/grant_awaiter.hpp"
+#include "corio/impl/sync_waiter.hpp"
+#include "corio/sync/guard.hpp"
 
 #include <coroutine>
 #include <cstddef>

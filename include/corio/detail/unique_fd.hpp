@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// `corio::unique_fd`: a file descriptor that closes itself.
+/// `corio::unique_fd`: a file descriptor that closes itself. On the ground floor, as the reactors
+/// hold their descriptors in it; users include it as <corio/system/unique_fd.hpp>.
 
 #include <utility>
 

@@ -14,7 +14,7 @@
 #include "corio/detail/fd.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/task.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <atomic>
 #include <cerrno>

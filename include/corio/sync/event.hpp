@@ -2,7 +2,7 @@
 /// \file
 /// `corio::event`: a flag tasks can wait for (asyncio's `Event`).
 
-#include "corio/detail/sync_waiter.hpp"
+#include "corio/impl/sync_waiter.hpp"
 
 #include <coroutine>
 #include <string>

@@ -2,7 +2,7 @@
 /// \file
 /// The awaiter of one I/O operation: it lives in the coroutine frame, as does the operation.
 
-#include "corio/detail/task_state.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/reactor/operation.hpp"
 

@@ -5,11 +5,11 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
-#include "corio/detail/io_awaiter.hpp"
-#include "corio/resolve.hpp"
-#include "corio/socket_address.hpp"
-#include "corio/stream.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/impl/io_awaiter.hpp"
+#include "corio/net/resolve.hpp"
+#include "corio/net/socket_address.hpp"
+#include "corio/net/stream.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <cerrno>
 #include <cstddef>

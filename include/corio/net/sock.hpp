@@ -5,10 +5,10 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
-#include "corio/detail/io_awaiter.hpp"
+#include "corio/impl/io_awaiter.hpp"
 #include "corio/event_loop.hpp"
-#include "corio/socket_address.hpp"
-#include "corio/unique_fd.hpp"
+#include "corio/net/socket_address.hpp"
+#include "corio/detail/unique_fd.hpp"
 
 #include <cstddef>
 #include <span>
