@@ -2,26 +2,25 @@
 /// \file
 /// `corio::event_loop`: the reactor-independent event loop (ready queue, timers, the task
 /// registry, thread-safe submission), and `basic_event_loop<Reactor>`, which plugs a reactor in.
+/// What the loop holds is in impl/loop_nodes.hpp; how the other layers reach inside it, in
+/// impl/loop_access.hpp (included at the end).
 
 #include "corio/coro.hpp"
-#include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
 #include "corio/detail/timer_heap.hpp"
+#include "corio/impl/loop_nodes.hpp"
+#include "corio/impl/readiness_watch.hpp"
 #include "corio/reactor/operation.hpp"
 #include "corio/reactor/reactor.hpp"
-#include "corio/net/socket_address.hpp"
-#include "corio/detail/unique_fd.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <functional>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,9 +30,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <tuple>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,141 +42,14 @@ template <class T = void>
 class task;
 template <class T = void>
 class future;
-class event_loop;
+// The low-level socket operations' types (net/): named here, defined there.
+class unique_fd;
+class socket_address;
 
 namespace detail {
-
-class task_state_base;
 template <class T>
 class task_state;
 struct loop_access;
-
-/// A pending task as the loop sees it: linked into the loop's list of pending tasks. When the
-/// loop closes it abandons each through the function the task layer registered with the loop
-/// (`loop_access::track`): `abandon(link, false)` destroys the task's frame and marks it
-/// cancelled; `abandon(link, true)` then drops the loop's reference.
-struct task_link : list_node {
-    using abandon_fn = void (*)(task_link*, bool release) noexcept;
-};
-
-/// What the task layer lends the loop, registered with the first task (`loop_access::track`):
-/// the loop knows tasks only as `task_link`s and ready links.
-struct task_hooks {
-    /// Runs a task's next step (`run` false: the loop closes, and abandons the task itself).
-    void (*step)(ready_link*, bool run) noexcept;
-    /// See `task_link`.
-    task_link::abandon_fn abandon;
-    /// The call graph of the loop's pending tasks, for deadlock reports.
-    std::string (*call_graph)(event_loop&);
-    /// One line per waiting task: what it waits for, for deadlock reports.
-    std::string (*wait_summary)(event_loop&);
-    /// "task 'name' (resumed at file:line in f)" for a task's ready link.
-    std::string (*describe_step)(const ready_link*);
-};
-
-/// The shared state behind `callback_handle` and `timer_handle`.
-/// Invariant: the loop holds one reference while the callback is queued (ready or timer).
-class callback_state : public ready_node, public timer_node, public recycled<> {
-public:
-    explicit callback_state(event_loop& loop) noexcept
-        : ready_node(&run_ready), timer_node(&fire_timer), loop_(&loop) {}
-    callback_state(const callback_state&) = delete;
-    callback_state& operator=(const callback_state&) = delete;
-    virtual ~callback_state() = default;
-
-    void add_ref() noexcept { ++refs_; }
-    void release() noexcept {
-        if (--refs_ == 0) delete this;
-    }
-    void cancel() noexcept;
-    [[nodiscard]] bool cancelled() const noexcept { return cancelled_; }
-    [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
-
-    /// When a `call_at` callback is due (`timer_handle::when`).
-    loop_clock::time_point when_{};
-
-protected:
-    virtual void invoke() = 0;
-
-private:
-    static void run_ready(ready_node* node, bool run) noexcept;
-    static void fire_timer(timer_node* node, bool fire) noexcept;
-
-    event_loop* loop_;
-    int refs_ = 1;
-    bool cancelled_ = false;
-};
-
-template <class F, class... Args>
-class callback_of final : public callback_state {
-public:
-    template <class G, class... A>
-    callback_of(event_loop& loop, G&& fn, A&&... args)
-        : callback_state(loop), fn_(std::forward<G>(fn)), args_(std::forward<A>(args)...) {}
-
-private:
-    void invoke() override { std::apply(fn_, args_); }
-
-    F fn_;
-    std::tuple<Args...> args_;
-};
-
-/// A readiness callback registered with `add_reader` / `add_writer`: a poll operation that is
-/// submitted again after each callback, until removed.
-class readiness_watch : public io_operation, public ready_node {
-public:
-    readiness_watch(event_loop& loop, int descriptor, std::uint32_t events,
-                    std::function<void()> callback)
-        : ready_node(&run_ready), loop_(&loop), callback_(std::move(callback)) {
-        opcode = io_opcode::poll;
-        fd = descriptor;
-        poll_events = events;
-        complete_ = &on_complete;
-    }
-    readiness_watch(const readiness_watch&) = delete;
-    readiness_watch& operator=(const readiness_watch&) = delete;
-
-    void set_callback(std::function<void()> callback) { callback_ = std::move(callback); }
-    /// A background watch (corio's own, e.g. a signalfd) does not count as something that could
-    /// wake a task, for deadlock detection.
-    void set_background(bool background) noexcept { background_ = background; }
-    [[nodiscard]] bool background() const noexcept { return background_; }
-    [[nodiscard]] bool in_flight() const noexcept { return in_flight_; }
-    void start();
-    /// Stops watching. Returns true if the watch may be deleted now; otherwise it deletes
-    /// itself once its operation or its queued callback is done.
-    bool stop() noexcept;
-
-private:
-    static void on_complete(io_operation* op, int result) noexcept;
-    static void run_ready(ready_node* node, bool run) noexcept;
-    void settle() noexcept {
-        if (stopped_ && !in_flight_ && !queued_) delete this;
-    }
-
-    event_loop* loop_;
-    std::function<void()> callback_;
-    bool in_flight_ = false;
-    bool queued_ = false;
-    bool stopped_ = false;
-    bool background_ = false;
-};
-
-/// Something the loop owns for a higher layer (the executor, the signal handlers): created on
-/// first use, shut down when the loop closes, before its tasks are abandoned.
-class loop_service {
-public:
-    loop_service() = default;
-    loop_service(const loop_service&) = delete;
-    loop_service& operator=(const loop_service&) = delete;
-    virtual ~loop_service() = default;
-    /// Stops the service; called on the loop's thread, while the loop is not running.
-    virtual void shutdown() noexcept = 0;
-};
-
-/// Where a loop keeps each kind of service.
-enum class service_slot : unsigned { executor, signals, count };
-
 } // namespace detail
 
 /// What the loop's exception handler is told: asyncio's context dict.
@@ -226,7 +96,7 @@ class timer_handle : public callback_handle {
 public:
     using callback_handle::callback_handle;
     /// When the callback is due, on the loop's clock.
-    [[nodiscard]] std::chrono::steady_clock::time_point when() const noexcept {
+    [[nodiscard]] detail::loop_clock::time_point when() const noexcept {
         return state_->when_;
     }
 };
@@ -238,7 +108,7 @@ public:
 /// loop's own thread.
 class event_loop {
 public:
-    using clock = std::chrono::steady_clock;
+    using clock = detail::loop_clock;
     using time_point = clock::time_point;
     using duration = clock::duration;
     using exception_handler = std::function<void(event_loop&, const exception_context&)>;
@@ -249,12 +119,10 @@ public:
 
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
-    virtual ~event_loop() {
-        unregister_live();
-    }
+    virtual ~event_loop() { unregister_live(); }
 
     /// The reactor's name: `"io_uring"` or `"epoll"`.
-    [[nodiscard]] virtual std::string_view backend_name() const noexcept = 0;
+    [[nodiscard]] std::string_view backend_name() const noexcept { return io_.name(); }
 
     // -- Scheduling callbacks ------------------------------------------------------------
 
@@ -297,7 +165,7 @@ public:
             std::lock_guard guard(threadsafe_mutex_);
             threadsafe_queue_.emplace_back(std::forward<F>(fn));
         }
-        if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) wake_io();
+        if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) io_.wake();
     }
 
     /// The loop's clock: `clock::now()`, or the virtual clock (see `set_virtual_time`).
@@ -343,23 +211,25 @@ public:
     template <class T = void>
     future<T> create_future();
 
-    // -- Low-level socket operations (defined in sock.hpp) ---------------------------------
+    // -- Low-level socket operations (defined in net/sock.hpp) -----------------------------
     //
     // On non-blocking descriptors; the buffers must stay alive until the operation is done.
     // Errors are `std::system_error`; cancellation withdraws the operation in the kernel.
+    // Declared inline, as net/sock.hpp defines them: a program that calls one includes it (or
+    // <corio/corio.hpp>).
 
     /// Receives at most `buffer.size()` bytes; returns how many (0 at end of stream).
-    coro<std::size_t> sock_recv_into(int fd, std::span<std::byte> buffer);
+    inline coro<std::size_t> sock_recv_into(int fd, std::span<std::byte> buffer);
     /// Receives at most `max_bytes` bytes (an empty string at end of stream).
-    coro<std::string> sock_recv(int fd, std::size_t max_bytes);
+    inline coro<std::string> sock_recv(int fd, std::size_t max_bytes);
     /// Sends all of `data` (several sends if need be). A closed peer is `std::system_error`
     /// (`EPIPE` or `ECONNRESET`), never SIGPIPE.
-    coro<> sock_sendall(int fd, std::span<const std::byte> data);
-    coro<> sock_sendall(int fd, std::string_view data);
+    inline coro<> sock_sendall(int fd, std::span<const std::byte> data);
+    inline coro<> sock_sendall(int fd, std::string_view data);
     /// Accepts a connection: the new socket (non-blocking, close-on-exec) and the peer's address.
-    coro<std::pair<unique_fd, socket_address>> sock_accept(int fd);
+    inline coro<std::pair<unique_fd, socket_address>> sock_accept(int fd);
     /// Connects `fd` to `address`.
-    coro<> sock_connect(int fd, socket_address address);
+    inline coro<> sock_connect(int fd, socket_address address);
 
     // -- Outside the loop (defined in executor.hpp and signals.hpp) -------------------------
 
@@ -429,8 +299,8 @@ public:
         }
         drain_io();
         abandon_everything();
-        release_watches(readers_);
-        release_watches(writers_);
+        readers_.release_all();
+        writers_.release_all();
     }
 
     // -- Errors and debugging ------------------------------------------------------------
@@ -473,7 +343,8 @@ public:
                 }
             }
             text += '\n';
-            std::cerr << text << std::flush;
+            std::fputs(text.c_str(), stderr);
+            std::fflush(stderr);
         } catch (...) {
         }
     }
@@ -513,25 +384,9 @@ public:
     [[nodiscard]] bool get_detect_deadlock() const noexcept { return detect_deadlock_; }
 
 protected:
-    event_loop() { register_live(); }
-
-    /// Waits for I/O completions for at most `timeout` (forever when empty; not at all when
-    /// zero) and runs their completion functions, which may only schedule work.
-    virtual void poll_io(std::optional<std::chrono::nanoseconds> timeout) = 0;
-    /// Makes a concurrent or the next `poll_io` return promptly. Thread-safe.
-    virtual void wake_io() noexcept = 0;
-    /// Starts an I/O operation (see `reactor::submit`): true if it completed at once.
-    virtual bool submit_io(io_operation& op) = 0;
-    /// Withdraws an I/O operation (see `reactor::cancel`).
-    virtual void cancel_io(io_operation& op) noexcept = 0;
-    /// Withdraws every I/O operation and waits until the kernel holds none.
-    virtual void drain_io() noexcept = 0;
-    /// How many I/O operations are in flight (a reactor that cannot count says 0 when idle,
-    /// else as many as there could be).
-    [[nodiscard]] virtual std::size_t io_in_flight() const noexcept = 0;
-    /// Tells the reactor that descriptor number `fd` is about to name another file (see
-    /// `io_operation::owned_fd`).
-    virtual void forget_fd(int fd) noexcept = 0;
+    /// `io` is the loop's reactor (see reactor/reactor.hpp); `basic_event_loop` owns it and
+    /// binds it here before constructing it, and closes the loop before destroying it.
+    explicit event_loop(any_reactor& io) noexcept : io_(io) { register_live(); }
 
 private:
     friend struct detail::loop_access;
@@ -604,17 +459,8 @@ private:
     [[nodiscard]] bool could_wake() const noexcept {
         return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 ||
                threadsafe_pending_.load(std::memory_order_acquire) ||
-               io_in_flight() > background_watches_in_flight() + background_io_;
-    }
-
-    [[nodiscard]] std::size_t background_watches_in_flight() const noexcept {
-        std::size_t count = 0;
-        for (const watch_map* watches : {&readers_, &writers_}) {
-            for (const auto& entry : *watches) {
-                if (entry.second->background() && entry.second->in_flight()) ++count;
-            }
-        }
-        return count;
+               io_.in_flight_count() >
+                   readers_.background_in_flight() + writers_.background_in_flight() + background_io_;
     }
 
     [[noreturn]] [[gnu::cold]] void throw_deadlock();
@@ -662,7 +508,7 @@ private:
         } else if (detect_deadlock_ && !pending_tasks_.empty() && !could_wake()) {
             throw_deadlock();
         }
-        poll_io(timeout);
+        io_.poll(timeout);
         ticks_since_poll_ = 0;
         drain_threadsafe();
         if (may_jump && ready_.empty() && !timers_.empty()) {
@@ -724,6 +570,33 @@ private:
         for (auto& fn : batch) call_soon(std::move(fn));
     }
 
+    // Withdraws every I/O operation and waits until the kernel holds none: only then may the
+    // frames they live in be destroyed. Cancelled operations complete within a poll or two; one
+    // that takes longer is reported once (the wait goes on, as giving up would let the kernel
+    // write into freed frames), and so is each error a poll reports, rather than swallowed.
+    void drain_io() noexcept {
+        io_.cancel_all();
+        const time_point started = clock::now();
+        bool reported_slow = false;
+        while (!io_.idle()) {
+            try {
+                io_.poll(std::chrono::milliseconds(10));
+            } catch (...) {
+                call_exception_handler(exception_context{
+                    "close(): polling for cancelled I/O failed", std::current_exception(), {}});
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            if (!reported_slow && clock::now() - started >= std::chrono::seconds(1)) {
+                reported_slow = true;
+                call_exception_handler(exception_context{
+                    "close(): " + std::to_string(io_.in_flight_count()) +
+                        " I/O operation(s) still in flight 1 s after cancelling them; waiting",
+                    nullptr,
+                    {}});
+            }
+        }
+    }
+
     void abandon_everything() noexcept {
         // Destroying a frame may unlink timers and waiters, and may make other tasks ready;
         // the loop keeps its reference on every pending task until all frames are gone, so
@@ -744,18 +617,6 @@ private:
         threadsafe_queue_.clear();
     }
 
-    using watch_map = std::unordered_map<int, detail::readiness_watch*>;
-
-    void add_watch(watch_map& watches, int fd, std::uint32_t events,
-                   std::function<void()> callback);
-    bool remove_watch(watch_map& watches, int fd) noexcept;
-    static void release_watches(watch_map& watches) noexcept {
-        for (auto& [fd, watch] : watches) {
-            if (watch->stop()) delete watch;
-        }
-        watches.clear();
-    }
-
     void register_live() noexcept {
         next_live_ = live_loops_;
         live_loops_ = this;
@@ -769,6 +630,7 @@ private:
         }
     }
 
+    any_reactor& io_;
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     unsigned ticks_since_poll_ = 0;
@@ -800,8 +662,8 @@ private:
     // corio's own operations in flight that wake no task (a dropped child process's reaper).
     std::size_t background_io_ = 0;
     std::size_t executor_jobs_ = 0;
-    watch_map readers_;
-    watch_map writers_;
+    detail::watch_set readers_{POLLIN};
+    detail::watch_set writers_{POLLOUT};
 
     std::mutex threadsafe_mutex_;
     std::vector<std::function<void()>> threadsafe_queue_;
@@ -819,48 +681,17 @@ template <reactor Reactor>
 class basic_event_loop final : public event_loop {
 public:
     template <class... Args>
-    explicit basic_event_loop(Args&&... args) : reactor_(std::forward<Args>(args)...) {}
+    explicit basic_event_loop(Args&&... args)
+        : event_loop(reactor_), reactor_(std::forward<Args>(args)...) {}
     ~basic_event_loop() override {
         // Pending frames may hold operations the reactor still points at: destroy them first.
         close();
     }
 
-    [[nodiscard]] std::string_view backend_name() const noexcept override {
-        return Reactor::name();
-    }
-    [[nodiscard]] Reactor& get_reactor() noexcept { return reactor_; }
-
-protected:
-    void poll_io(std::optional<std::chrono::nanoseconds> timeout) override {
-        reactor_.poll(timeout);
-    }
-    void wake_io() noexcept override { reactor_.wake(); }
-    bool submit_io(io_operation& op) override { return reactor_.submit(op); }
-    void cancel_io(io_operation& op) noexcept override { reactor_.cancel(op); }
-    void forget_fd(int fd) noexcept override {
-        if constexpr (requires { reactor_.forget(fd); }) reactor_.forget(fd);
-    }
-    [[nodiscard]] std::size_t io_in_flight() const noexcept override {
-        if constexpr (requires { reactor_.in_flight_count(); }) {
-            return reactor_.in_flight_count();
-        } else {
-            return reactor_.idle() ? 0 : static_cast<std::size_t>(-1);
-        }
-    }
-    void drain_io() noexcept override {
-        reactor_.cancel_all();
-        // Cancelled operations complete in the next polls; their completions only schedule
-        // tasks, which the closing loop then discards.
-        for (int attempt = 0; attempt < 1000 && !reactor_.idle(); ++attempt) {
-            try {
-                reactor_.poll(std::chrono::milliseconds(10));
-            } catch (...) {
-            }
-        }
-    }
+    [[nodiscard]] Reactor& get_reactor() noexcept { return reactor_.get(); }
 
 private:
-    Reactor reactor_;
+    reactor_model<Reactor> reactor_;
 };
 
 /// Prints `<event_loop backend=epoll running=true closed=false debug=false>`.
@@ -874,205 +705,19 @@ inline std::ostream& operator<<(std::ostream& out, const event_loop& loop) {
 /// The loop running in this thread; throws `std::runtime_error` when none is.
 [[nodiscard]] event_loop& get_running_loop();
 
-namespace detail {
-
-/// The loop's internals, for the other layers of corio only.
-struct loop_access {
-    [[nodiscard]] static event_loop* running() noexcept { return event_loop::running_loop_; }
-    static void schedule(event_loop& loop, ready_node* node) noexcept { loop.ready_.push(node); }
-    static void schedule_task(event_loop& loop, ready_link* task) noexcept {
-        loop.ready_.push_task(task);
-    }
-    static bool submit_io(event_loop& loop, io_operation& op) { return loop.submit_io(op); }
-    static void cancel_io(event_loop& loop, io_operation& op) noexcept { loop.cancel_io(op); }
-    static void forget_fd(event_loop& loop, int fd) noexcept { loop.forget_fd(fd); }
-    static void add_timer(event_loop& loop, timer_node* node, event_loop::time_point when) {
-        loop.timers_.push(node, when);
-    }
-    [[nodiscard]] static event_loop::time_point timer_deadline(const event_loop& loop,
-                                                               const timer_node* node) noexcept {
-        return loop.timers_.deadline(node);
-    }
-    static void remove_timer(event_loop& loop, timer_node* node) noexcept {
-        if (node->queued()) loop.timers_.remove(node);
-    }
-    [[nodiscard]] static task_state_base*& current_task(event_loop& loop) noexcept {
-        return loop.current_task_;
-    }
-    static void track(event_loop& loop, task_link* link, const task_hooks& hooks) noexcept {
-        loop.task_hooks_ = &hooks;
-        loop.task_step_ = hooks.step;
-        loop.pending_tasks_.push_back(link);
-    }
-    /// `add_reader` for corio's own watches (see `readiness_watch::set_background`).
-    static void add_background_reader(event_loop& loop, int fd, std::function<void()> callback) {
-        loop.add_reader(fd, std::move(callback));
-        loop.readers_.at(fd)->set_background(true);
-    }
-    static void check_thread(const event_loop& loop, const char* what) {
-        if (loop.debug_) [[unlikely]] loop.check_thread(what);
-    }
-    [[nodiscard]] static std::uint32_t next_task_id(event_loop& loop) noexcept {
-        return ++loop.task_counter_;
-    }
-    [[nodiscard]] static std::uint64_t next_callback_id(event_loop& loop) noexcept {
-        return ++loop.callback_counter_;
-    }
-    [[nodiscard]] static bool closed(const event_loop& loop) noexcept { return loop.closed_; }
-    [[nodiscard]] static std::unique_ptr<loop_service>& service(event_loop& loop,
-                                                                service_slot slot) noexcept {
-        return loop.services_[static_cast<unsigned>(slot)];
-    }
-    /// Counts a source of work from outside the loop (a signal handler) in or out: while there
-    /// is one, a loop with nothing else to do is waiting, not deadlocked.
-    static void add_outside_work(event_loop& loop, std::ptrdiff_t delta) noexcept {
-        loop.outside_work_ = static_cast<std::size_t>(
-            static_cast<std::ptrdiff_t>(loop.outside_work_) + delta);
-    }
-    /// Counts one of corio's own operations that wakes no task (a reaper's poll) in or out:
-    /// while only those are in flight, a loop whose tasks all wait is deadlocked.
-    static void add_background_io(event_loop& loop, std::ptrdiff_t delta) noexcept {
-        loop.background_io_ = static_cast<std::size_t>(
-            static_cast<std::ptrdiff_t>(loop.background_io_) + delta);
-    }
-    /// Counts an executor job in or out: like outside work, and virtual time stands still
-    /// while one runs.
-    static void add_executor_job(event_loop& loop, std::ptrdiff_t delta) noexcept {
-        loop.executor_jobs_ = static_cast<std::size_t>(
-            static_cast<std::ptrdiff_t>(loop.executor_jobs_) + delta);
-    }
-    template <class F>
-    static void for_each_pending_task(event_loop& loop, F&& f) {
-        loop.pending_tasks_.for_each(std::forward<F>(f));
-    }
-    /// Whether `loop` still exists on this thread.
-    [[nodiscard]] static bool alive(const event_loop* loop) noexcept {
-        for (const event_loop* p = event_loop::live_loops_; p != nullptr; p = p->next_live_) {
-            if (p == loop) return true;
-        }
-        return false;
-    }
-};
-
-inline void callback_state::cancel() noexcept {
-    if (cancelled_) return;
-    cancelled_ = true;
-    if (queued()) {
-        loop_access::remove_timer(*loop_, this);
-        release();
-    }
-}
-
-inline void callback_state::run_ready(ready_node* node, bool run) noexcept {
-    auto* self = static_cast<callback_state*>(node);
-    if (run && !self->cancelled_) {
-        try {
-            self->invoke();
-        } catch (...) {
-            self->loop_->call_exception_handler(
-                exception_context{"Exception in callback", std::current_exception(), {}});
-        }
-    }
-    self->release();
-}
-
-inline void callback_state::fire_timer(timer_node* node, bool fire) noexcept {
-    auto* self = static_cast<callback_state*>(node);
-    if (fire) {
-        // The loop's reference moves from the timer heap to the ready queue.
-        loop_access::schedule(*self->loop_, self);
-    } else {
-        self->release();
-    }
-}
-
-inline void readiness_watch::start() {
-    in_flight_ = true;
-    if (loop_access::submit_io(*loop_, *this)) on_complete(this, result_);
-}
-
-inline bool readiness_watch::stop() noexcept {
-    stopped_ = true;
-    if (in_flight_) loop_access::cancel_io(*loop_, *this);
-    return !in_flight_ && !queued_;
-}
-
-inline void readiness_watch::on_complete(io_operation* op, int result) noexcept {
-    auto* self = static_cast<readiness_watch*>(op);
-    self->in_flight_ = false;
-    if (self->stopped_ || result == -ECANCELED) {
-        self->settle();
-        return;
-    }
-    // Any other result (ready, or an error such as POLLNVAL) is the callback's to look at.
-    self->queued_ = true;
-    loop_access::schedule(*self->loop_, self);
-}
-
-inline void readiness_watch::run_ready(ready_node* node, bool run) noexcept {
-    auto* self = static_cast<readiness_watch*>(node);
-    // `queued_` stays set while the callback runs, so that a callback removing its own watch
-    // (asyncio's one-shot pattern) does not delete it under our feet.
-    if (run && !self->stopped_) {
-        try {
-            self->callback_();
-        } catch (...) {
-            self->loop_->call_exception_handler(
-                exception_context{"Exception in reader/writer callback", std::current_exception(),
-                                  {}});
-        }
-    }
-    self->queued_ = false;
-    if (!self->stopped_ && run && !loop_access::closed(*self->loop_)) {
-        try {
-            self->start();  // level-triggered, as asyncio's readers: ready again, called again
-        } catch (...) {
-            self->loop_->call_exception_handler(exception_context{
-                "Cannot watch a descriptor any more", std::current_exception(), {}});
-        }
-    }
-    self->settle();
-}
-
-} // namespace detail
-
-inline void event_loop::add_watch(watch_map& watches, int fd, std::uint32_t events,
-                                  std::function<void()> callback) {
-    if (closed_) throw std::runtime_error("Event loop is closed");
-    if (debug_) [[unlikely]] check_thread("add_reader/add_writer");
-    if (fd < 0) throw std::invalid_argument("add_reader/add_writer: invalid file descriptor");
-    if (auto it = watches.find(fd); it != watches.end()) {
-        it->second->set_callback(std::move(callback));
-        return;
-    }
-    auto watch = std::make_unique<detail::readiness_watch>(*this, fd, events, std::move(callback));
-    watches.emplace(fd, watch.get());
-    try {
-        watch->start();
-    } catch (...) {
-        watches.erase(fd);
-        throw;
-    }
-    (void)watch.release();  // owned through the map from now on
-}
-
-inline bool event_loop::remove_watch(watch_map& watches, int fd) noexcept {
-    auto it = watches.find(fd);
-    if (it == watches.end()) return false;
-    detail::readiness_watch* watch = it->second;
-    watches.erase(it);
-    if (watch->stop()) delete watch;
-    return true;
-}
 
 inline void event_loop::add_reader(int fd, std::function<void()> callback) {
-    add_watch(readers_, fd, POLLIN, std::move(callback));
+    if (closed_) throw std::runtime_error("Event loop is closed");
+    if (debug_) [[unlikely]] check_thread("add_reader");
+    readers_.add(*this, fd, std::move(callback));
 }
-inline bool event_loop::remove_reader(int fd) noexcept { return remove_watch(readers_, fd); }
+inline bool event_loop::remove_reader(int fd) noexcept { return readers_.remove(fd); }
 inline void event_loop::add_writer(int fd, std::function<void()> callback) {
-    add_watch(writers_, fd, POLLOUT, std::move(callback));
+    if (closed_) throw std::runtime_error("Event loop is closed");
+    if (debug_) [[unlikely]] check_thread("add_writer");
+    writers_.add(*this, fd, std::move(callback));
 }
-inline bool event_loop::remove_writer(int fd) noexcept { return remove_watch(writers_, fd); }
+inline bool event_loop::remove_writer(int fd) noexcept { return writers_.remove(fd); }
 
 inline void event_loop::throw_deadlock() {
     std::string message = "deadlock: no task can run again, and nothing (timer, I/O, executor "
@@ -1084,16 +729,7 @@ inline void event_loop::throw_deadlock() {
     throw deadlock_error(message);
 }
 
-namespace detail {
-[[noreturn]] [[gnu::cold]] [[gnu::noinline]] inline void throw_no_running_loop() {
-    throw std::runtime_error("no running event loop");
-}
-} // namespace detail
-
-inline event_loop& get_running_loop() {
-    event_loop* loop = detail::loop_access::running();
-    if (loop == nullptr) [[unlikely]] detail::throw_no_running_loop();
-    return *loop;
-}
-
 } // namespace corio
+
+// Everything that needs the whole loop: its nodes' members and the other layers' way in.
+#include "corio/impl/loop_access.hpp"

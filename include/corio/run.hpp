@@ -12,8 +12,8 @@
 #include "corio/task.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -161,7 +161,9 @@ namespace detail {
 inline void dump_tasks_on_signal(event_loop& loop, int signo) {
     add_quiet_signal_handler(loop, signo, [&loop] {
         try {
-            std::cerr << format_call_graph_of(loop) << std::flush;
+            const std::string graph = format_call_graph_of(loop);
+            std::fputs(graph.c_str(), stderr);
+            std::fflush(stderr);
         } catch (...) {
         }
     });

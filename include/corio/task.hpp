@@ -3,7 +3,7 @@
 /// `corio::task<T>`: a coroutine scheduled to run on its own (asyncio's `Task`), with
 /// `create_task`, `current_task` and `all_tasks`.
 
-#include "corio/debug/call_graph.hpp"
+#include "corio/impl/call_graph_writer.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/state_handle.hpp"
 #include "corio/impl/task_state.hpp"

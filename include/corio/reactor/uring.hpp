@@ -63,7 +63,8 @@ public:
 
     [[nodiscard]] static constexpr std::string_view name() noexcept { return "io_uring"; }
 
-    /// Queues `op` for the next `io_uring_enter`. Never completes at once: returns false.
+    /// Queues `op` for the next `io_uring_enter` and returns false, its completion comes from
+    /// `poll`; returns true at once, with `-EBUSY`, only when the submission queue stays full.
     bool submit(io_operation& op) {
         io_uring_sqe* sqe = next_sqe();
         if (sqe == nullptr) {
@@ -129,6 +130,10 @@ public:
     void cancel_all() noexcept {
         for (io_operation* op = in_flight_first_; op != nullptr; op = op->reactor_next_) cancel(*op);
     }
+
+    /// Nothing to forget: each operation is a fresh SQE naming its descriptor, and the ring
+    /// keeps no registration between operations.
+    void forget(int /*fd*/) noexcept {}
 
     /// True when no operation is in flight.
     [[nodiscard]] bool idle() const noexcept { return in_flight_first_ == nullptr; }

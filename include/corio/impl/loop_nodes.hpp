@@ -1,0 +1,113 @@
+#pragma once
+/// \file
+/// What the event loop holds and runs, apart from tasks: the pending-task link and the task
+/// layer's hooks, `call_soon` callbacks, and the services a higher layer lends it (readiness
+/// watches are in impl/readiness_watch.hpp). Their members that go through the loop are in impl/loop_access.hpp.
+
+#include "corio/detail/frame_allocator.hpp"
+#include "corio/detail/intrusive.hpp"
+#include "corio/detail/timer_heap.hpp"
+#include "corio/reactor/operation.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <utility>
+
+namespace corio {
+
+class event_loop;
+
+namespace detail {
+
+class task_state_base;
+
+/// A pending task as the loop sees it: linked into the loop's list of pending tasks. When the
+/// loop closes it abandons each through the function the task layer registered with the loop
+/// (`loop_access::track`): `abandon(link, false)` destroys the task's frame and marks it
+/// cancelled; `abandon(link, true)` then drops the loop's reference.
+struct task_link : list_node {
+    using abandon_fn = void (*)(task_link*, bool release) noexcept;
+};
+
+/// What the task layer lends the loop, registered with the first task (`loop_access::track`):
+/// the loop knows tasks only as `task_link`s and ready links.
+struct task_hooks {
+    /// Runs a task's next step (`run` false: the loop closes, and abandons the task itself).
+    void (*step)(ready_link*, bool run) noexcept;
+    /// See `task_link`.
+    task_link::abandon_fn abandon;
+    /// The call graph of the loop's pending tasks, for deadlock reports.
+    std::string (*call_graph)(event_loop&);
+    /// One line per waiting task: what it waits for, for deadlock reports.
+    std::string (*wait_summary)(event_loop&);
+    /// "task 'name' (resumed at file:line in f)" for a task's ready link.
+    std::string (*describe_step)(const ready_link*);
+};
+
+/// The shared state behind `callback_handle` and `timer_handle`.
+/// Invariant: the loop holds one reference while the callback is queued (ready or timer).
+class callback_state : public ready_node, public timer_node, public recycled<> {
+public:
+    explicit callback_state(event_loop& loop) noexcept
+        : ready_node(&run_ready), timer_node(&fire_timer), loop_(&loop) {}
+    callback_state(const callback_state&) = delete;
+    callback_state& operator=(const callback_state&) = delete;
+    virtual ~callback_state() = default;
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) delete this;
+    }
+    void cancel() noexcept;
+    [[nodiscard]] bool cancelled() const noexcept { return cancelled_; }
+    [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
+
+    /// When a `call_at` callback is due (`timer_handle::when`).
+    loop_clock::time_point when_{};
+
+protected:
+    virtual void invoke() = 0;
+
+private:
+    static void run_ready(ready_node* node, bool run) noexcept;
+    static void fire_timer(timer_node* node, bool fire) noexcept;
+
+    event_loop* loop_;
+    int refs_ = 1;
+    bool cancelled_ = false;
+};
+
+template <class F, class... Args>
+class callback_of final : public callback_state {
+public:
+    template <class G, class... A>
+    callback_of(event_loop& loop, G&& fn, A&&... args)
+        : callback_state(loop), fn_(std::forward<G>(fn)), args_(std::forward<A>(args)...) {}
+
+private:
+    void invoke() override { std::apply(fn_, args_); }
+
+    F fn_;
+    std::tuple<Args...> args_;
+};
+
+/// Something the loop owns for a higher layer (the executor, the signal handlers): created on
+/// first use, shut down when the loop closes, before its tasks are abandoned.
+class loop_service {
+public:
+    loop_service() = default;
+    loop_service(const loop_service&) = delete;
+    loop_service& operator=(const loop_service&) = delete;
+    virtual ~loop_service() = default;
+    /// Stops the service; called on the loop's thread, while the loop is not running.
+    virtual void shutdown() noexcept = 0;
+};
+
+/// Where a loop keeps each kind of service.
+enum class service_slot : unsigned { executor, signals, count };
+
+} // namespace detail
+
+} // namespace corio
