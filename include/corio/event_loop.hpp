@@ -161,11 +161,7 @@ public:
     /// is waiting for I/O.
     template <class F>
     void call_soon_threadsafe(F&& fn) {
-        {
-            std::lock_guard guard(threadsafe_mutex_);
-            threadsafe_queue_.emplace_back(std::forward<F>(fn));
-        }
-        if (!threadsafe_pending_.exchange(true, std::memory_order_acq_rel)) io_.wake();
+        if (inbox_.post(std::forward<F>(fn))) io_.wake();
     }
 
     /// The loop's clock: `clock::now()`, or the virtual clock (see `set_virtual_time`).
@@ -393,10 +389,10 @@ private:
     friend class detail::callback_state;
 
     // Out of line, so that `create_task` stays small enough to inline.
-    [[noreturn]] [[gnu::cold]] [[gnu::noinline]] void refuse_task(bool has_body) const {
+    [[noreturn]] [[gnu::cold]] [[gnu::noinline]] void refuse_task() const {
+        // Called when the loop is closed or the body empty.
         if (closed_) throw std::runtime_error("Event loop is closed");
-        if (!has_body) throw std::invalid_argument("create_task: empty coro");
-        throw std::logic_error("create_task: refused for no reason");
+        throw std::invalid_argument("create_task: empty coro");
     }
 
     // What both `create_task` overloads share, once the new task's state exists.
@@ -438,32 +434,21 @@ private:
         }
     }
 
-    static void report_never_awaited(const detail::coro_promise_base& promise) noexcept {
-        event_loop* loop = running_loop_;
-        if (loop == nullptr || !loop->debug_) return;
-        try {
-            const detail::await_site site = promise.site();
-            std::string message = "coroutine was never awaited";
-            if (site.known()) {
-                message = "coroutine " + detail::readable_function(site.function) + " (" +
-                          site.file + ':' + std::to_string(site.line) + ") was never awaited";
-            }
-            loop->call_exception_handler(exception_context{std::move(message), nullptr, {}});
-        } catch (...) {
-        }
-    }
-
     // Whether anything could still make a task runnable: a timer, I/O in flight (readers and
     // writers are I/O) other than corio's own background watches (a signalfd), an executor
     // job, a signal handler, a call from another thread.
     [[nodiscard]] bool could_wake() const noexcept {
         return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 ||
-               threadsafe_pending_.load(std::memory_order_acquire) ||
+               inbox_.pending() ||
                io_.in_flight_count() >
                    readers_.background_in_flight() + writers_.background_in_flight() + background_io_;
     }
 
+    // Debug mode's reports (impl/loop_debug.hpp).
+    static void report_never_awaited(const detail::coro_promise_base& promise) noexcept;
     [[noreturn]] [[gnu::cold]] void throw_deadlock();
+    [[gnu::cold]] void run_batch_timed(detail::ready_queue& batch);
+    void report_slow(const std::string& what, duration took) noexcept;
 
     // One iteration, as asyncio's `_run_once`: poll I/O and timers, then run the callbacks that
     // are ready now; those they make ready wait for the next iteration.
@@ -517,39 +502,6 @@ private:
         fire_due_timers();
     }
 
-    // Debug mode: each callback and task step is timed, and a slow one is reported with what
-    // it was (a task's name and where it resumed).
-    [[gnu::cold]] [[gnu::noinline]] void run_batch_timed(detail::ready_queue& batch) {
-        while (const detail::ready_item item = batch.pop()) {
-            ++ticks_since_poll_;
-            std::string what;
-            if (item.task) {
-                try {
-                    what = task_hooks_->describe_step(item.link);
-                } catch (...) {
-                }
-            }
-            const auto started = clock::now();
-            run_item(item, true);
-            const auto took = clock::now() - started;
-            if (took >= slow_callback_duration_) report_slow(what, took);
-        }
-    }
-
-    void report_slow(const std::string& what, duration took) noexcept {
-        try {
-            char seconds[32];
-            std::snprintf(seconds, sizeof seconds, "%.3f",
-                          std::chrono::duration<double>(took).count());
-            call_exception_handler(exception_context{
-                "Executing " + (what.empty() ? std::string("a callback") : what) + " took " +
-                    seconds + " seconds",
-                nullptr,
-                {}});
-        } catch (...) {
-        }
-    }
-
     void fire_due_timers() noexcept {
         if (timers_.empty()) return;
         const time_point now = time();
@@ -560,14 +512,8 @@ private:
     }
 
     void drain_threadsafe() {
-        if (!threadsafe_pending_.load(std::memory_order_acquire)) return;
-        threadsafe_pending_.store(false, std::memory_order_seq_cst);
-        std::vector<std::function<void()>> batch;
-        {
-            std::lock_guard guard(threadsafe_mutex_);
-            batch.swap(threadsafe_queue_);
-        }
-        for (auto& fn : batch) call_soon(std::move(fn));
+        if (!inbox_.pending()) return;
+        for (auto& fn : inbox_.take()) call_soon(std::move(fn));
     }
 
     // Withdraws every I/O operation and waits until the kernel holds none: only then may the
@@ -613,8 +559,7 @@ private:
         }
         timers_.shrink();
         while (detail::task_link* link = abandoned.pop_front()) task_hooks_->abandon(link, true);
-        std::lock_guard guard(threadsafe_mutex_);
-        threadsafe_queue_.clear();
+        inbox_.clear();
     }
 
     void register_live() noexcept {
@@ -665,9 +610,7 @@ private:
     detail::watch_set readers_{POLLIN};
     detail::watch_set writers_{POLLOUT};
 
-    std::mutex threadsafe_mutex_;
-    std::vector<std::function<void()>> threadsafe_queue_;
-    std::atomic<bool> threadsafe_pending_{false};
+    detail::threadsafe_inbox inbox_;
 
     event_loop* next_live_ = nullptr;
 
@@ -719,17 +662,9 @@ inline void event_loop::add_writer(int fd, std::function<void()> callback) {
 }
 inline bool event_loop::remove_writer(int fd) noexcept { return writers_.remove(fd); }
 
-inline void event_loop::throw_deadlock() {
-    std::string message = "deadlock: no task can run again, and nothing (timer, I/O, executor "
-                          "job, signal handler) can wake one:\n";
-    if (task_hooks_ != nullptr) {
-        message += task_hooks_->wait_summary(*this);
-        message += task_hooks_->call_graph(*this);
-    }
-    throw deadlock_error(message);
-}
-
 } // namespace corio
 
-// Everything that needs the whole loop: its nodes' members and the other layers' way in.
+// Everything that needs the whole loop: its nodes' members, the other layers' way in, and
+// debug mode's reports.
 #include "corio/impl/loop_access.hpp"
+#include "corio/impl/loop_debug.hpp"

@@ -135,13 +135,13 @@ private:
 
 template <class T>
 task<T> event_loop::create_task(coro<T> body, detail::site_record where) {
-    if (closed_ || !body) [[unlikely]] refuse_task(static_cast<bool>(body));
+    if (closed_ || !body) [[unlikely]] refuse_task();
     return start_task(body, new detail::task_state<T>(*this), where);
 }
 
 template <class T>
 task<T> event_loop::create_task(coro<T> body, std::string name, detail::site_record where) {
-    if (closed_ || !body) [[unlikely]] refuse_task(static_cast<bool>(body));
+    if (closed_ || !body) [[unlikely]] refuse_task();
     auto* state = name.empty() ? new detail::task_state<T>(*this)
                                : new detail::task_state<T>(*this, std::move(name));
     return start_task(body, state, where);

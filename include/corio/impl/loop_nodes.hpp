@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// What the event loop holds and runs, apart from tasks: the pending-task link and the task
-/// layer's hooks, `call_soon` callbacks, and the services a higher layer lends it (readiness
+/// layer's hooks, `call_soon` callbacks, the inbox of other threads' callbacks, and the services a higher layer lends it (readiness
 /// watches are in impl/readiness_watch.hpp). Their members that go through the loop are in impl/loop_access.hpp.
 
 #include "corio/detail/frame_allocator.hpp"
@@ -9,11 +9,14 @@
 #include "corio/detail/timer_heap.hpp"
 #include "corio/reactor/operation.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 namespace corio {
 
@@ -91,6 +94,40 @@ private:
 
     F fn_;
     std::tuple<Args...> args_;
+};
+
+/// Callbacks posted from other threads (`call_soon_threadsafe`), until the loop's thread takes
+/// them. The one lock of the loop, held only to append or to swap the batch out.
+class threadsafe_inbox {
+public:
+    /// Appends `fn`; true if the inbox was empty, so that the loop must be woken.
+    template <class F>
+    bool post(F&& fn) {
+        {
+            std::lock_guard guard(mutex_);
+            queue_.emplace_back(std::forward<F>(fn));
+        }
+        return !pending_.exchange(true, std::memory_order_acq_rel);
+    }
+    /// Whether something was posted since the last `take` (a cheap check on the loop's path).
+    [[nodiscard]] bool pending() const noexcept { return pending_.load(std::memory_order_acquire); }
+    /// Everything posted so far, in order.
+    [[nodiscard]] std::vector<std::function<void()>> take() {
+        pending_.store(false, std::memory_order_seq_cst);
+        std::vector<std::function<void()>> batch;
+        std::lock_guard guard(mutex_);
+        batch.swap(queue_);
+        return batch;
+    }
+    void clear() noexcept {
+        std::lock_guard guard(mutex_);
+        queue_.clear();
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::function<void()>> queue_;
+    std::atomic<bool> pending_{false};
 };
 
 /// Something the loop owns for a higher layer (the executor, the signal handlers): created on
