@@ -1,7 +1,10 @@
 #pragma once
 /// \file
-/// The one place where corio looks at the platform and the build configuration.
-/// Everything else is written against the constants declared here, with `if constexpr`.
+/// The one place where corio looks at the platform and the build configuration: everything
+/// else is written against the constants declared here, with `if constexpr`. The exceptions
+/// are where a name may not exist at all: liburing's (reactor/uring.hpp, and run.hpp's choice
+/// of it), a newer kernel's `MADV_POPULATE_WRITE` (detail/frame_allocator.hpp), and what the
+/// compiler offers for recording an await's site (detail/await_site.hpp, its one type).
 
 #if !defined(__linux__)
 #error "corio needs Linux (epoll, eventfd; io_uring when available)"

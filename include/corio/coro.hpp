@@ -2,6 +2,7 @@
 /// \file
 /// `corio::coro<T>`: the lazy coroutine type, asyncio's `async def`.
 
+#include "corio/detail/await_site.hpp"
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/resumer.hpp"
 #include "corio/errors.hpp"
@@ -14,12 +15,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <version>
-
-#if defined(__cpp_lib_source_location)
-#include <bit>
-#include <source_location>
-#endif
 
 namespace corio {
 
@@ -27,79 +22,6 @@ template <class T = void>
 class coro;
 
 namespace detail {
-
-/// Where a `co_await` is in the source, as the compiler's builtins tell it at the call site (g++
-/// 12 and clang 14 both have them; clang 14 lacks `std::source_location`).
-///
-/// `coro_promise_base::site()` returns it; where the standard library has
-/// `std::source_location` (g++), the promise stores only a pointer to the compiler's record.
-struct await_site {
-    const char* file = nullptr;
-    const char* function = nullptr;
-    unsigned line = 0;
-
-    /// The caller's site, when used as a default argument: `await_site where = current()`.
-    [[nodiscard]] static constexpr await_site current(const char* file = __builtin_FILE(),
-                                                   unsigned line = __builtin_LINE(),
-                                                   const char* function = __builtin_FUNCTION()) noexcept {
-        return {file, function, line};
-    }
-    [[nodiscard]] constexpr bool known() const noexcept { return file != nullptr && *file != '\0'; }
-};
-
-/// How a promise stores a site: one pointer to the compiler's static record where the standard
-/// library has `std::source_location` (g++ 12), the three builtins' values otherwise (clang 14).
-/// Either way `site_record::current()` as a default argument is the caller's site.
-#if defined(__cpp_lib_source_location)
-using site_record = std::source_location;
-[[nodiscard]] inline await_site to_await_site(const std::source_location& where) noexcept {
-    return {where.file_name(), where.function_name(), where.line()};
-}
-#else
-using site_record = await_site;
-[[nodiscard]] constexpr await_site to_await_site(const await_site& where) noexcept {
-    return where;
-}
-#endif
-
-/// The function name a site records, made readable: g++ names the code of a coroutine after its
-/// frame (`void f(f(int)::_Z1fi.Frame*)`); this gives back `f(int)`.
-[[nodiscard]] inline std::string readable_function(const char* raw) {
-    if (raw == nullptr) return "?";
-    std::string_view name(raw);
-    // The return type says nothing a reader needs: `corio::coro<int> f(int)` is `f(int)`.
-    if (name.starts_with("corio::coro<")) {
-        int depth = 0;
-        for (std::size_t i = 0; i < name.size(); ++i) {
-            if (name[i] == '<') {
-                ++depth;
-            } else if (name[i] == '>' && --depth == 0) {
-                if (i + 1 < name.size() && name[i + 1] == ' ') name.remove_prefix(i + 2);
-                break;
-            }
-        }
-    }
-    const std::size_t frame = name.find("::_Z");
-    if (frame == std::string_view::npos || !name.ends_with(".Frame*)")) return std::string(name);
-    // Walk back from "::_Z" to the parenthesis that opens the frame function's parameters.
-    int depth = 0;
-    for (std::size_t i = frame; i-- > 0;) {
-        if (name[i] == ')') {
-            ++depth;
-        } else if (name[i] == '(') {
-            if (depth == 0) return std::string(name.substr(i + 1, frame - i - 1));
-            --depth;
-        }
-    }
-    return std::string(name);
-}
-
-/// "file:line in function", or "" for an unknown site.
-[[nodiscard]] inline std::string format_site(const await_site& site) {
-    if (!site.known()) return {};
-    return std::string(site.file) + ':' + std::to_string(site.line) + " in " +
-           readable_function(site.function);
-}
 
 /// An awaiter, awaited through a reference. `await_transform` hands the compiler a prvalue
 /// always: g++ 12 copies (or fails to copy) an awaiter that `await_transform` returns by
@@ -155,58 +77,25 @@ protected:
     virtual ~coro_owner() = default;
 };
 
-class coro_promise_base : public recycled<> {
+class coro_promise_base : public recycled<>, private await_site_record {
 public:
-#if defined(__cpp_lib_source_location)
-    explicit coro_promise_base(site_record created) noexcept : where_(created) {}
-#else
-    explicit coro_promise_base(site_record created) noexcept
-        : file_(created.file), function_(created.function), line_(created.line) {}
-#endif
+    explicit coro_promise_base(site_record created) noexcept : await_site_record(created) {}
 
     std::suspend_always initial_suspend() noexcept { return {}; }
 
     /// Every `co_await` in a corio coroutine passes through here, unchanged: it records where
     /// the coroutine waits (one store), so that a dump of the loop's tasks can show each await
-    /// chain (see call_graph.hpp).
-#if defined(__cpp_lib_source_location) && defined(__GLIBCXX__) && \
-    __has_builtin(__builtin_source_location)
-    // NOTE: g++ keeps every class-type temporary of a `co_await` expression in the coroutine
-    // frame, a `std::source_location` argument too (8 bytes per `co_await` in the source), but
-    // not a pointer. libstdc++'s `std::source_location` is the very pointer that
-    // `__builtin_source_location()` gives, so the pointer is passed and the record rebuilt.
+    /// chain (see debug/call_graph.hpp).
     template <class Awaitable>
     decltype(auto) await_transform(Awaitable&& awaitable,
-                                   const void* where = __builtin_source_location()) {
-        static_assert(sizeof(where) == sizeof(site_record) &&
-                      std::is_trivially_copyable_v<site_record>);
-        where_ = std::bit_cast<site_record>(where);
+                                   await_site_record::mark where = await_site_record::here()) {
+        record(where);
         return get_awaiter(static_cast<Awaitable&&>(awaitable));
     }
-#elif defined(__cpp_lib_source_location)
-    template <class Awaitable>
-    decltype(auto) await_transform(Awaitable&& awaitable,
-                                   site_record where = site_record::current()) {
-        where_ = where;  // one pointer
-        return get_awaiter(static_cast<Awaitable&&>(awaitable));
-    }
-#else
-    // Without std::source_location, the file and the function are the coroutine's own, recorded
-    // by the constructor: an await only stores its line.
-    template <class Awaitable>
-    decltype(auto) await_transform(Awaitable&& awaitable, unsigned line = __builtin_LINE()) {
-        line_ = line;
-        return get_awaiter(static_cast<Awaitable&&>(awaitable));
-    }
-#endif
 
     /// Where the coroutine last awaited (its suspension point while suspended); before its
     /// first `co_await`, where the coroutine is (what "never awaited" reports show).
-#if defined(__cpp_lib_source_location)
-    [[nodiscard]] await_site site() const noexcept { return to_await_site(where_); }
-#else
-    [[nodiscard]] await_site site() const noexcept { return {file_, function_, line_}; }
-#endif
+    using await_site_record::site;
 
     /// Whether the coroutine was ever started (awaited, or made a task's body).
     [[nodiscard]] bool started() const noexcept { return link_ != nullptr; }
@@ -296,17 +185,10 @@ private:
         task_body
     };
 
+    // First, so that it may sit in the tail padding of the site record (clang 14).
+    run_mode mode_ = run_mode::resumed_later;
     // The awaiting coroutine's address, or the owning task for a task body (`mode_` tells).
     void* link_ = nullptr;
-#if defined(__cpp_lib_source_location)
-    site_record where_;
-#else
-    // The three words of an `await_site`, apart, so that `mode_` fits after the line.
-    const char* file_;
-    const char* function_;
-    unsigned line_;
-#endif
-    run_mode mode_ = run_mode::resumed_later;
 };
 
 template <class T>
