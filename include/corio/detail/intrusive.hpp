@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace corio::detail {
 
@@ -138,6 +139,67 @@ public:
 
 private:
     list_node head_;
+};
+
+/// A doubly linked list threaded through two pointer members of `T` (`Next`, `Prev`), null at
+/// both ends. Unlike `intrusive_list` it has no sentinel, so it can be moved: a reactor keeps
+/// one per descriptor in a vector that grows. An item is in at most one chain at a time;
+/// moving a chain takes its items and leaves it empty.
+template <class T, T* T::*Next, T* T::*Prev>
+class chain {
+public:
+    chain() noexcept = default;
+    chain(chain&& other) noexcept
+        : first_(std::exchange(other.first_, nullptr)), last_(std::exchange(other.last_, nullptr)) {}
+    chain& operator=(chain&& other) noexcept {
+        first_ = std::exchange(other.first_, nullptr);
+        last_ = std::exchange(other.last_, nullptr);
+        return *this;
+    }
+    chain(const chain&) = delete;
+    chain& operator=(const chain&) = delete;
+
+    [[nodiscard]] bool empty() const noexcept { return first_ == nullptr; }
+    [[nodiscard]] T* front() const noexcept { return first_; }
+    /// The item after `item` in its chain, or null.
+    [[nodiscard]] static T* next(const T& item) noexcept { return item.*Next; }
+
+    void push_back(T& item) noexcept {
+        item.*Next = nullptr;
+        item.*Prev = last_;
+        (last_ != nullptr ? last_->*Next : first_) = &item;
+        last_ = &item;
+    }
+
+    void push_front(T& item) noexcept {
+        item.*Prev = nullptr;
+        item.*Next = first_;
+        (first_ != nullptr ? first_->*Prev : last_) = &item;
+        first_ = &item;
+    }
+
+    /// Unlinks `item`, which must be in this chain.
+    void remove(T& item) noexcept {
+        (item.*Prev != nullptr ? (item.*Prev)->*Next : first_) = item.*Next;
+        (item.*Next != nullptr ? (item.*Next)->*Prev : last_) = item.*Prev;
+        item.*Next = item.*Prev = nullptr;
+    }
+
+    [[nodiscard]] T* pop_front() noexcept {
+        T* item = first_;
+        if (item != nullptr) remove(*item);
+        return item;
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept {
+        std::size_t n = 0;
+        for (const T* p = first_; p != nullptr; p = p->*Next) ++n;
+        return n;
+    }
+
+private:
+    T* first_ = nullptr;
+    T* last_ = nullptr;
 };
 
 } // namespace corio::detail

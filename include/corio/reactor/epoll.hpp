@@ -25,12 +25,15 @@
 namespace corio {
 
 /// A proactor on top of epoll: an operation is tried at once; if the kernel says `EAGAIN`, it
-/// waits for readiness (a one-shot registration of its descriptor) and is retried then.
+/// waits for readiness and is retried then.
 ///
-/// Registrations are one-shot and re-armed (`EPOLL_CTL_MOD`, or `ADD` when the kernel does not
-/// know the descriptor) for each wait, so a descriptor closed and reused behind the reactor's
-/// back is registered again rather than waited on forever. Cross-thread wake-ups come through an
-/// eventfd, and a wait with a timeout through a timerfd.
+/// Two kinds of registration. A descriptor corio owns (`io_operation::owned_fd`: a stream's, a
+/// server's) is registered once, edge-triggered, at its first wait, and stays so until
+/// `forget(fd)`, with what the edges said about it (see `submit`). Any other descriptor gets a
+/// one-shot registration per wait, re-armed (`EPOLL_CTL_MOD`, or `ADD` when the kernel does not
+/// know it) for the next, so that one closed and reused behind the reactor's back is registered
+/// again rather than waited on forever. Cross-thread wake-ups come through an eventfd, and a
+/// wait with a timeout through a timerfd.
 ///
 /// NOTE: a timeout given to `epoll_wait` (or `epoll_pwait2`) ends up to the thread's timer slack
 /// late, 50 µs by default: `sleep(100us)` took 172 µs (`sleep_latency`; io_uring 122 µs). A
@@ -103,7 +106,7 @@ public:
     void forget(int fd) noexcept {
         if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
         fd_state& state = fds_[static_cast<std::size_t>(fd)];
-        if (state.first == nullptr) state = fd_state{};
+        if (state.waiting.empty()) state = fd_state{};
     }
 
     /// Withdraws `op` if it still waits: it then completes with `-ECANCELED`. An operation that
@@ -117,7 +120,7 @@ public:
     /// Withdraws every waiting operation (when the loop closes).
     void cancel_all() noexcept {
         for (std::size_t fd = 0; fd < fds_.size(); ++fd) {
-            while (io_operation* op = fds_[fd].first) {
+            while (io_operation* op = fds_[fd].waiting.front()) {
                 unlink(fds_[fd], *op);
                 finish(*op, -ECANCELED);
             }
@@ -125,18 +128,14 @@ public:
     }
 
     /// True when no operation is in flight or awaiting its completion call.
-    [[nodiscard]] bool idle() const noexcept { return waiting_ == 0 && completed_first_ == nullptr; }
+    [[nodiscard]] bool idle() const noexcept { return waiting_ == 0 && completed_.empty(); }
     /// How many operations are in flight (waiting, or completed and not yet delivered).
     [[nodiscard]] std::size_t in_flight_count() const noexcept {
-        std::size_t count = waiting_;
-        for (const io_operation* op = completed_first_; op != nullptr; op = op->reactor_next_) {
-            ++count;
-        }
-        return count;
+        return waiting_ + completed_.size();
     }
 
     std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) {
-        if (completed_first_ != nullptr) {
+        if (!completed_.empty()) {
             timeout = std::chrono::nanoseconds{0};
         } else if (waiting_ == 0 && timeout && timeout->count() == 0) {
             // A look with no operation waiting: nothing it could find is needed now (the
@@ -181,8 +180,7 @@ private:
     static constexpr int connect_in_progress = 1;
 
     struct fd_state {
-        io_operation* first = nullptr;
-        io_operation* last = nullptr;
+        operation_chain waiting;
         bool registered = false;
         // Registered edge-triggered for good (an owned descriptor), with what the edges said:
         // false once an operation found it drained (or full).
@@ -211,20 +209,13 @@ private:
     fd_state& state_of_existing(int fd) noexcept { return fds_[static_cast<std::size_t>(fd)]; }
 
     void append(fd_state& state, io_operation& op) noexcept {
-        op.reactor_next_ = nullptr;
-        op.reactor_prev_ = state.last;
-        (state.last != nullptr ? state.last->reactor_next_ : state.first) = &op;
-        state.last = &op;
+        state.waiting.push_back(op);
         op.reactor_state_ = waiting;
         ++waiting_;
     }
 
     void unlink(fd_state& state, io_operation& op) noexcept {
-        (op.reactor_prev_ != nullptr ? op.reactor_prev_->reactor_next_ : state.first) =
-            op.reactor_next_;
-        (op.reactor_next_ != nullptr ? op.reactor_next_->reactor_prev_ : state.last) =
-            op.reactor_prev_;
-        op.reactor_next_ = op.reactor_prev_ = nullptr;
+        state.waiting.remove(op);
         op.reactor_state_ = idle_state;
         --waiting_;
     }
@@ -234,22 +225,17 @@ private:
     void finish(io_operation& op, int result) noexcept {
         op.result_ = result;
         op.reactor_state_ = completed;
-        op.reactor_next_ = nullptr;
-        (completed_last_ != nullptr ? completed_last_->reactor_next_ : completed_first_) = &op;
-        completed_last_ = &op;
+        completed_.push_back(op);
     }
 
     std::size_t deliver_completed() noexcept {
+        // What completed up to now: completions that these calls cause wait for the next poll.
         std::size_t delivered = 0;
-        io_operation* op = std::exchange(completed_first_, nullptr);
-        completed_last_ = nullptr;
-        while (op != nullptr) {
-            io_operation* next = op->reactor_next_;
-            op->reactor_next_ = nullptr;
+        operation_chain batch = std::move(completed_);
+        while (io_operation* op = batch.pop_front()) {
             op->reactor_state_ = idle_state;
             op->complete_(op, op->result_);
             ++delivered;
-            op = next;
         }
         return delivered;
     }
@@ -277,7 +263,8 @@ private:
     // Arms a one-shot registration for what the waiters of `fd` need.
     void arm(int fd, fd_state& state) {
         std::uint32_t interest = 0;
-        for (io_operation* op = state.first; op != nullptr; op = op->reactor_next_) {
+        for (io_operation* op = state.waiting.front(); op != nullptr;
+             op = operation_chain::next(*op)) {
             interest |= interest_of(*op);
         }
         epoll_event event{};
@@ -301,7 +288,7 @@ private:
         // error (EBADF...).
         const int error = errno;
         state.persistent = false;
-        while (io_operation* op = state.first) {
+        while (io_operation* op = state.waiting.front()) {
             unlink(state, *op);
             if (error == EPERM) {
                 finish(*op, op->opcode == io_opcode::poll
@@ -322,8 +309,8 @@ private:
             if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) state.read_hung_up = true;
             if ((events & (EPOLLHUP | EPOLLERR)) != 0) state.write_hung_up = true;
         }
-        for (io_operation* op = state.first; op != nullptr;) {
-            io_operation* next = op->reactor_next_;
+        for (io_operation* op = state.waiting.front(); op != nullptr;) {
+            io_operation* next = operation_chain::next(*op);
             const std::uint32_t interest = interest_of(*op);
             if ((events & (interest | EPOLLERR | EPOLLHUP)) != 0) {
                 const int result = op->opcode == io_opcode::poll
@@ -339,7 +326,7 @@ private:
             }
             op = next;
         }
-        if (state.first != nullptr && !state.persistent) arm(fd, state);
+        if (!state.waiting.empty() && !state.persistent) arm(fd, state);
     }
 
     [[nodiscard]] const fd_state* state_if_any(int fd) const noexcept {
@@ -457,8 +444,7 @@ private:
     detail::unique_fd wake_fd_;
     detail::unique_fd timer_fd_;
     std::vector<fd_state> fds_;
-    io_operation* completed_first_ = nullptr;
-    io_operation* completed_last_ = nullptr;
+    operation_chain completed_;
     std::size_t waiting_ = 0;
     std::uint64_t syscalls_ = 0;
 };

@@ -2,6 +2,8 @@
 /// \file
 /// `corio::io_operation`: one I/O request, as the loop hands it to a reactor.
 
+#include "corio/detail/intrusive.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -70,11 +72,17 @@ struct io_operation {
     socklen_t* address_length = nullptr;
     complete_fn complete_ = nullptr;
 
-    // Reserved for the reactor while the operation is in flight.
+    // Reserved for the reactor while the operation is in flight: its place in an
+    // `operation_chain`, and its state there.
     io_operation* reactor_next_ = nullptr;
     io_operation* reactor_prev_ = nullptr;
     std::uint32_t reactor_state_ = 0;
     int result_ = 0;
 };
+
+/// A reactor's list of operations (in flight, waiting on a descriptor, completed), threaded
+/// through the operations themselves: linking allocates nothing.
+using operation_chain =
+    detail::chain<io_operation, &io_operation::reactor_next_, &io_operation::reactor_prev_>;
 
 } // namespace corio

@@ -128,7 +128,9 @@ public:
 
     /// Withdraws every operation in flight (when the loop closes).
     void cancel_all() noexcept {
-        for (io_operation* op = in_flight_first_; op != nullptr; op = op->reactor_next_) cancel(*op);
+        for (io_operation* op = in_flight_.front(); op != nullptr; op = operation_chain::next(*op)) {
+            cancel(*op);
+        }
     }
 
     /// Nothing to forget: each operation is a fresh SQE naming its descriptor, and the ring
@@ -136,7 +138,7 @@ public:
     void forget(int /*fd*/) noexcept {}
 
     /// True when no operation is in flight.
-    [[nodiscard]] bool idle() const noexcept { return in_flight_first_ == nullptr; }
+    [[nodiscard]] bool idle() const noexcept { return in_flight_.empty(); }
     /// How many operations are in flight.
     [[nodiscard]] std::size_t in_flight_count() const noexcept { return in_flight_count_; }
 
@@ -199,18 +201,12 @@ private:
 
     void link_in_flight(io_operation& op) noexcept {
         op.reactor_state_ = in_flight;
-        op.reactor_prev_ = nullptr;
-        op.reactor_next_ = in_flight_first_;
-        if (in_flight_first_ != nullptr) in_flight_first_->reactor_prev_ = &op;
-        in_flight_first_ = &op;
+        in_flight_.push_front(op);
         ++in_flight_count_;
     }
 
     void unlink_in_flight(io_operation& op) noexcept {
-        (op.reactor_prev_ != nullptr ? op.reactor_prev_->reactor_next_ : in_flight_first_) =
-            op.reactor_next_;
-        if (op.reactor_next_ != nullptr) op.reactor_next_->reactor_prev_ = op.reactor_prev_;
-        op.reactor_next_ = op.reactor_prev_ = nullptr;
+        in_flight_.remove(op);
         op.reactor_state_ = idle_state;
         --in_flight_count_;
     }
@@ -247,7 +243,7 @@ private:
 
     io_uring ring_{};
     detail::unique_fd wake_fd_;
-    io_operation* in_flight_first_ = nullptr;
+    operation_chain in_flight_;
     std::size_t in_flight_count_ = 0;
     std::uint64_t wake_count_ = 0;
     std::uint64_t syscalls_ = 0;
