@@ -5,7 +5,7 @@
 #   each configured, built and tested with ctest (every test on every backend);
 #   before them the documentation (the README's commands are .ci/run's, its program compiles
 #   with a plain g++ line and prints what it says, the examples' READMEs show code of the
-#   examples); after them header self-containment, the examples (and curl against the HTTP
+#   examples) and the house (the layering of include/, clang-format); after them header self-containment, the examples (and curl against the HTTP
 #   one), the benchmarks and the echo benchmark (briefly), corio used through find_package,
 #   pkg-config (installed) and add_subdirectory, and the compile time of the README program.
 #
@@ -80,6 +80,11 @@ stage "docs: every C++ block of the examples' READMEs is code of an example"
 python3 scripts/check_docs.py
 stage "README program: a plain compiler line builds it; it prints what the README says"
 bash scripts/check_readme_program.sh g++ clang++
+
+stage "house: which folder of include/ includes which, and no header over 700 lines"
+python3 scripts/check_layering.py
+stage "house: include/ tests/ examples/ bench/ formatted as .clang-format says"
+bash scripts/check_format.sh
 
 build_and_test gcc-debug -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
 
