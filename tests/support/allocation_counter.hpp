@@ -6,7 +6,7 @@
 //     const long allocated = corio_test::allocations() - before;  // read it before CHECK
 //
 // The replacement defines the global functions: include this header in exactly one translation
-// unit of a test executable (every tests/*_test.cpp is one).
+// unit of a test executable (every tests/**/*_test.cpp is one).
 #pragma once
 
 #include <cstddef>
