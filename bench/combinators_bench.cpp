@@ -39,9 +39,9 @@ corio::coro<> gather_many(benchmark::State& state, std::size_t count) {
             static_cast<double>(in_use_during - in_use_before) / static_cast<double>(count);
     }
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
-    state.counters["ns_per_element"] = benchmark::Counter(
-        static_cast<double>(state.iterations()) * static_cast<double>(count),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_element"] =
+        benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(count),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 corio::coro<> wait_for_signal(corio::future<void> signal) { co_await signal; }
@@ -86,22 +86,22 @@ void register_all() {
     for (const auto& [name, backend_of_entry] : corio_bench::available_backends()) {
         const corio::backend backend = backend_of_entry;  // clang 14 cannot capture a binding
         const std::string& suffix = name;
-        benchmark::RegisterBenchmark(
-            ("gather_coros" + suffix).c_str(),
-            [backend](benchmark::State& state) {
-                on_loop(state, backend, [&](benchmark::State& s) {
-                    return gather_many(s, static_cast<std::size_t>(s.range(0)));
-                });
-            })
+        benchmark::RegisterBenchmark(("gather_coros" + suffix).c_str(),
+                                     [backend](benchmark::State& state) {
+                                         on_loop(state, backend, [&](benchmark::State& s) {
+                                             return gather_many(
+                                                 s, static_cast<std::size_t>(s.range(0)));
+                                         });
+                                     })
             ->Arg(1'000'000)
             ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(
-            ("wait_first_completed" + suffix).c_str(),
-            [backend](benchmark::State& state) {
-                on_loop(state, backend, [&](benchmark::State& s) {
-                    return wait_first_completed(s, static_cast<std::size_t>(s.range(0)));
-                });
-            })
+        benchmark::RegisterBenchmark(("wait_first_completed" + suffix).c_str(),
+                                     [backend](benchmark::State& state) {
+                                         on_loop(state, backend, [&](benchmark::State& s) {
+                                             return wait_first_completed(
+                                                 s, static_cast<std::size_t>(s.range(0)));
+                                         });
+                                     })
             ->Arg(10'000)
             ->Unit(benchmark::kMicrosecond);
     }
@@ -109,4 +109,4 @@ void register_all() {
 
 const int registered = (register_all(), 0);
 
-} // namespace
+}  // namespace

@@ -66,9 +66,9 @@ void sleep0_switch(benchmark::State& state, corio::backend backend) {
     loop->run_until_complete(yield_measured(state, stop));
     loop->run_until_complete(other);
     state.SetItemsProcessed(state.iterations() * 2);
-    state.counters["ns_per_switch"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * 2),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_switch"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * 2),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 corio::coro<> sleep_repeatedly(benchmark::State& state) {
@@ -92,7 +92,8 @@ corio::coro<> million_sleepers(benchmark::State& state, std::size_t count) {
         std::vector<corio::task<>> tasks;
         tasks.reserve(count);
         for (std::size_t i = 0; i < count; ++i) {
-            tasks.push_back(corio::create_task(sleeper(std::chrono::milliseconds(delay_ms(random)))));
+            tasks.push_back(
+                corio::create_task(sleeper(std::chrono::milliseconds(delay_ms(random)))));
         }
         co_await corio::sleep(0s);  // every task now sleeps: measure what they hold
         // mallinfo2 walks malloc's free lists (milliseconds after many frees): not timed.
@@ -140,4 +141,4 @@ void register_all() {
 
 const int registered = (register_all(), 0);
 
-} // namespace
+}  // namespace

@@ -52,9 +52,9 @@ void to_thread_batch(benchmark::State& state, corio::backend backend) {
     const auto batch = static_cast<int>(state.range(0));
     loop->run_until_complete(batches(state, batch));
     state.SetItemsProcessed(state.iterations() * batch);
-    state.counters["ns_per_job"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * batch),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_job"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * batch),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void register_all() {
@@ -64,8 +64,7 @@ void register_all() {
         benchmark::RegisterBenchmark(("to_thread_round_trip" + suffix).c_str(),
                                      to_thread_round_trip, backend)
             ->UseRealTime();
-        benchmark::RegisterBenchmark(("to_thread_batch" + suffix).c_str(), to_thread_batch,
-                                     backend)
+        benchmark::RegisterBenchmark(("to_thread_batch" + suffix).c_str(), to_thread_batch, backend)
             ->ArgName("jobs")
             ->Arg(64)
             ->Arg(1024)
@@ -75,4 +74,4 @@ void register_all() {
 
 const int registered = (register_all(), 0);
 
-} // namespace
+}  // namespace

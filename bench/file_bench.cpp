@@ -1,5 +1,5 @@
-// Benchmarks of corio::file (include/corio/system/file.hpp): the read throughput of a 64 MiB file read
-// with read_at in 64 KiB and in 1 MiB chunks (one reader, and eight readers splitting the file
+// Benchmarks of corio::file (include/corio/system/file.hpp): the read throughput of a 64 MiB file
+// read with read_at in 64 KiB and in 1 MiB chunks (one reader, and eight readers splitting the file
 // between them), with read_all, and the write throughput of 64 MiB written with write_at. On
 // io_uring these are io_uring reads and writes; on epoll they run on the executor. The file
 // sits in the page cache (written just before), so this measures corio's path to the kernel,
@@ -183,4 +183,4 @@ void register_all() {
 
 const int registered = (register_all(), 0);
 
-} // namespace
+}  // namespace

@@ -39,7 +39,7 @@ corio::coro<long> switches(int n) {
     co_return n;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     const std::string_view what = argc > 1 ? argv[1] : "await";

@@ -1,5 +1,5 @@
-// Benchmarks of subprocesses (include/corio/system/process.hpp): spawn + wait of /bin/true, one at a
-// time and 16 at once, and spawn + communicate of `echo` through a pipe; items_per_second is
+// Benchmarks of subprocesses (include/corio/system/process.hpp): spawn + wait of /bin/true, one at
+// a time and 16 at once, and spawn + communicate of `echo` through a pipe; items_per_second is
 // children per second. The loop runs on the backend CORIO_BACKEND names (io_uring when the
 // kernel allows it, by default); the backend's name is in the label. A blocking posix_spawn +
 // waitpid loop without corio is the baseline: the cost of the kernel's fork and exec, which
@@ -102,4 +102,4 @@ void spawn_wait_true_blocking_baseline(benchmark::State& state) {
 }
 BENCHMARK(spawn_wait_true_blocking_baseline)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-} // namespace
+}  // namespace

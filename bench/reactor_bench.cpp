@@ -42,8 +42,7 @@ socket_pair make_socketpair() {
 corio::coro<bool> receive_message(corio::event_loop& loop, int fd, message& buffer) {
     std::size_t have = 0;
     while (have < buffer.size()) {
-        const std::size_t n =
-            co_await loop.sock_recv_into(fd, std::span(buffer).subspan(have));
+        const std::size_t n = co_await loop.sock_recv_into(fd, std::span(buffer).subspan(have));
         if (n == 0) co_return false;
         have += n;
     }
@@ -110,8 +109,7 @@ corio::coro<> pinger(corio::event_loop& loop, int fd, int round_trips) {
 }
 
 template <class Reactor>
-corio::coro<> concurrent_measured(benchmark::State& state,
-                                  corio::basic_event_loop<Reactor>& loop,
+corio::coro<> concurrent_measured(benchmark::State& state, corio::basic_event_loop<Reactor>& loop,
                                   std::vector<socket_pair>& pairs, int round_trips_per_pair,
                                   std::uint64_t& syscalls) {
     std::vector<corio::task<>> echoes;
@@ -121,7 +119,8 @@ corio::coro<> concurrent_measured(benchmark::State& state,
     pingers.reserve(pairs.size());
     const auto batch = [&](int rounds) -> corio::coro<> {
         pingers.clear();
-        for (auto& pair : pairs) pingers.push_back(loop.create_task(pinger(loop, pair.a.get(), rounds)));
+        for (auto& pair : pairs)
+            pingers.push_back(loop.create_task(pinger(loop, pair.a.get(), rounds)));
         for (auto& p : pingers) co_await p;
     };
     co_await batch(1);  // warm up
@@ -146,16 +145,15 @@ void concurrent_ping_pong(benchmark::State& state) {
     loop.run_until_complete(
         concurrent_measured(state, loop, pairs, round_trips_per_pair, syscalls));
     report(state,
-                    static_cast<std::uint64_t>(state.iterations()) *
-                        static_cast<std::uint64_t>(state.range(0)) * round_trips_per_pair,
-                    syscalls);
+           static_cast<std::uint64_t>(state.iterations()) *
+               static_cast<std::uint64_t>(state.range(0)) * round_trips_per_pair,
+           syscalls);
 }
 
 template <class Reactor>
 void register_for(const char* name) {
     const std::string suffix = std::string("/") + name;
-    benchmark::RegisterBenchmark(("ping_pong" + suffix).c_str(), ping_pong<Reactor>)
-        ->UseRealTime();
+    benchmark::RegisterBenchmark(("ping_pong" + suffix).c_str(), ping_pong<Reactor>)->UseRealTime();
     benchmark::RegisterBenchmark(("concurrent_ping_pong" + suffix).c_str(),
                                  concurrent_ping_pong<Reactor>)
         ->Arg(64)
@@ -178,4 +176,4 @@ void register_all() {
 
 const int registered = (register_all(), 0);
 
-} // namespace
+}  // namespace

@@ -66,9 +66,9 @@ void lock_contended(benchmark::State& state, corio::backend backend) {
     loop->run_until_complete(lock_measured(state, l, stop));
     loop->run_until_complete(partner);
     state.SetItemsProcessed(state.iterations() * 2);
-    state.counters["ns_per_handover"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * 2),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_handover"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * 2),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // -- queue ----------------------------------------------------------------------------------
@@ -83,8 +83,7 @@ corio::coro<> consumer(corio::queue<std::int64_t>& q, std::int64_t count, std::i
     for (std::int64_t i = 0; i < count; ++i) sum += co_await q.get();
 }
 
-corio::coro<> move_batches(benchmark::State& state, corio::queue<std::int64_t>& q,
-                           int producers) {
+corio::coro<> move_batches(benchmark::State& state, corio::queue<std::int64_t>& q, int producers) {
     std::int64_t sum = 0;
     for (auto _ : state) {
         std::vector<corio::task<>> tasks;
@@ -157,9 +156,9 @@ void event_broadcast(benchmark::State& state, corio::backend backend) {
     const auto waiters = static_cast<std::size_t>(state.range(0));
     loop->run_until_complete(broadcast(state, waiters));
     state.SetItemsProcessed(state.iterations() * state.range(0));
-    state.counters["ns_per_waiter"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * state.range(0)),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_waiter"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void register_all() {
@@ -168,8 +167,7 @@ void register_all() {
         const std::string& suffix = name;
         benchmark::RegisterBenchmark(("lock_uncontended" + suffix).c_str(), lock_uncontended,
                                      backend);
-        benchmark::RegisterBenchmark(("lock_contended" + suffix).c_str(), lock_contended,
-                                     backend);
+        benchmark::RegisterBenchmark(("lock_contended" + suffix).c_str(), lock_contended, backend);
         benchmark::RegisterBenchmark(("queue_1producer" + suffix).c_str(), queue_throughput,
                                      backend, 1)
             ->ArgName("maxsize")
@@ -183,8 +181,7 @@ void register_all() {
             ->Arg(64)
             ->Arg(1024)
             ->Arg(0);
-        benchmark::RegisterBenchmark(("event_broadcast" + suffix).c_str(), event_broadcast,
-                                     backend)
+        benchmark::RegisterBenchmark(("event_broadcast" + suffix).c_str(), event_broadcast, backend)
             ->Arg(100'000)
             ->UseManualTime()
             ->Unit(benchmark::kMillisecond);
@@ -193,4 +190,4 @@ void register_all() {
 
 const int registered = (register_all(), 0);
 
-} // namespace
+}  // namespace

@@ -42,11 +42,11 @@ corio::coro<> async_main() {
     std::cout << "custom_coro() returned " << answer << '\n';
 
     corio::event_loop& loop = corio::get_running_loop();
-    std::cout << "running loop: backend=" << loop.backend_name()
-              << " is_running=" << std::boolalpha << loop.is_running() << '\n';
+    std::cout << "running loop: backend=" << loop.backend_name() << " is_running=" << std::boolalpha
+              << loop.is_running() << '\n';
 }
 
-} // namespace
+}  // namespace
 
 int main() {
     {

@@ -29,8 +29,8 @@ bool custom_coro2_finished = false;
 
 // Milliseconds since `start`, on the loop's clock (asyncio's loop.time()).
 long long elapsed_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               corio::get_running_loop().time() - start)
+    return std::chrono::duration_cast<std::chrono::milliseconds>(corio::get_running_loop().time() -
+                                                                 start)
         .count();
 }
 
@@ -65,6 +65,6 @@ corio::coro<> async_main() {
     expect(total < 500, "the two sleeps must overlap, not add up");
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

@@ -100,6 +100,6 @@ corio::coro<> async_main() {
            "cancellation");
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

@@ -65,6 +65,6 @@ corio::coro<> async_main() {
     expect(called == expected, "the callbacks left must run once each, in the order added");
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

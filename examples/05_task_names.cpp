@@ -58,6 +58,6 @@ corio::coro<> async_main() {
     co_await task1;
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

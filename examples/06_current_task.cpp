@@ -57,7 +57,7 @@ corio::coro<> async_main() {
     expect(corio::current_task() == main_task, "back in the main task");
 }
 
-} // namespace
+}  // namespace
 
 int main() {
     log("before corio::run()");

@@ -79,7 +79,7 @@ corio::coro<> async_main() {
     corio::create_task(heartbeat(), "left-behind");  // corio::run will cancel it
 }
 
-} // namespace
+}  // namespace
 
 int main() {
     corio::run(async_main());

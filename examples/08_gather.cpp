@@ -58,6 +58,6 @@ corio::coro<> async_main() {
     expect(elapsed < 350ms, "gathered coroutines overlap");
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

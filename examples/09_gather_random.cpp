@@ -48,6 +48,6 @@ corio::coro<> async_main() {
     expect(elapsed < 900ms, "the ten sleeps overlap");
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

@@ -58,8 +58,8 @@ corio::coro<> async_main() {
         std::vector<corio::task<int>> tasks = start_three();
         tasks.push_back(corio::create_task(fail_after(10ms)));
         auto [done, pending] = co_await corio::wait(tasks, corio::return_when::first_exception);
-        std::cout << "first_exception: returned with " << done.size() << " done, "
-                  << pending.size() << " pending\n";
+        std::cout << "first_exception: returned with " << done.size() << " done, " << pending.size()
+                  << " pending\n";
         for (auto& t : done) {
             if (t.exception()) std::cout << "  a task failed, as expected\n";
         }
@@ -76,6 +76,6 @@ corio::coro<> async_main() {
     }
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

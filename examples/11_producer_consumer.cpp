@@ -119,6 +119,6 @@ corio::coro<> async_main() {
     std::cout << "all workers stopped\n";
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

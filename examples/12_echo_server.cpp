@@ -102,7 +102,7 @@ corio::coro<> serve(std::uint16_t port) {
     co_await server.serve_forever();
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (argc == 3 && std::strcmp(argv[1], "--port") == 0) {

@@ -95,7 +95,7 @@ corio::coro<> with_own_server() {
     std::cout << "own server closed\n";
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (argc == 3) {

@@ -135,8 +135,8 @@ bool parse_header(std::string_view line, request& r) {
 
 // --- the server ----------------------------------------------------------------------------
 
-std::string response(std::string_view status, std::string_view body, bool keep_alive,
-                     bool http10, bool with_body = true) {
+std::string response(std::string_view status, std::string_view body, bool keep_alive, bool http10,
+                     bool with_body = true) {
     std::string out;
     out.reserve(128 + body.size());
     out += http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
@@ -203,8 +203,8 @@ corio::coro<> handle_http(corio::stream_reader reader, corio::stream_writer writ
                 writer.write(response("405 Method Not Allowed", "Method Not Allowed\n",
                                       r->keep_alive, r->http10));
             } else if (r->target != "/") {
-                writer.write(response("404 Not Found", "Not Found\n", r->keep_alive, r->http10,
-                                      !head));
+                writer.write(
+                    response("404 Not Found", "Not Found\n", r->keep_alive, r->http10, !head));
             } else {
                 writer.write(response("200 OK", hello_body, r->keep_alive, r->http10, !head));
             }
@@ -297,7 +297,7 @@ corio::coro<> serve(std::uint16_t port) {
     co_await server.serve_forever();
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (argc == 3 && std::strcmp(argv[1], "--port") == 0) {

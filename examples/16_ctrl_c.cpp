@@ -86,7 +86,7 @@ corio::coro<> async_main(work_state& state) {
     if (interrupted) std::rethrow_exception(interrupted);
 }
 
-} // namespace
+}  // namespace
 
 int main() {
     work_state state;

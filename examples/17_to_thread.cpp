@@ -101,6 +101,6 @@ corio::coro<> async_main() {
     }
 }
 
-} // namespace
+}  // namespace
 
 int main() { corio::run(async_main()); }

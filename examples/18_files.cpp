@@ -51,8 +51,8 @@ corio::coro<> async_main(std::filesystem::path dir) {
     const std::filesystem::path path = dir / "notes.txt";
 
     // "w": create or empty the file, then write. Two write_all calls write one after the other.
-    corio::file out =
-        co_await corio::file::open(path, open_mode::write | open_mode::create | open_mode::truncate);
+    corio::file out = co_await corio::file::open(path, open_mode::write | open_mode::create |
+                                                           open_mode::truncate);
     co_await out.write_all("first line\n");
     const std::string block(4 << 20, 'x');  // 4 MiB, in one call
     co_await out.write_all(block);
@@ -70,7 +70,8 @@ corio::coro<> async_main(std::filesystem::path dir) {
     corio::file in = co_await corio::file::open(path);
     const std::string text = co_await in.read_all();
     std::cout << "read " << text.size() << " bytes back with read_all()\n";
-    expect(text == "first line\n" + block + "\nlast line\nappended\n", "read back what was written");
+    expect(text == "first line\n" + block + "\nlast line\nappended\n",
+           "read back what was written");
     const std::string first = co_await in.read_at(0, 10);
     std::cout << "read_at(0, 10): \"" << first << "\"\n";
     expect(first == "first line", "read_at reads at an offset");
@@ -87,8 +88,8 @@ corio::coro<> async_main(std::filesystem::path dir) {
         expect(e.code() == std::errc::no_such_file_or_directory, "the error is ENOENT");
     }
 
-    std::cout << "the other task had " << (ticks > 0 ? "its turns" : "no turn")
-              << " meanwhile, on " << corio::get_running_loop().backend_name() << '\n';
+    std::cout << "the other task had " << (ticks > 0 ? "its turns" : "no turn") << " meanwhile, on "
+              << corio::get_running_loop().backend_name() << '\n';
     expect(ticks > 0, "the loop keeps running while files are read and written");
     other.cancel();
     try {
@@ -97,7 +98,7 @@ corio::coro<> async_main(std::filesystem::path dir) {
     }
 }
 
-} // namespace
+}  // namespace
 
 int main() {
     // A fresh temporary directory, removed at the end whatever happens.

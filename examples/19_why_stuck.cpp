@@ -132,7 +132,7 @@ corio::coro<> stuck_main(corio::queue<int>& pages) {
     co_await handshake();
 }
 
-} // namespace
+}  // namespace
 
 int main() {
     {

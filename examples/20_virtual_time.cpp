@@ -143,7 +143,7 @@ corio::coro<> cache_expiry() {
     co_await entry;
 }
 
-} // namespace
+}  // namespace
 
 int main() {
     const auto real_start = std::chrono::steady_clock::now();

@@ -171,7 +171,7 @@ corio::coro<void> cancel_consumer_main(recorder& rec) {
     CHECK_FALSE(last.cancelled());
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("as_completed: tasks come out in completion order", "[as_completed]") {
     CORIO_REQUIRE_BACKEND();

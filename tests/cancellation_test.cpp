@@ -43,7 +43,7 @@ corio::coro<void> prompt_main(recorder& rec) {
     co_await corio::sleep(1ms);
     CHECK_FALSE(t.done());
     CHECK(t.cancel("stop now"));
-    CHECK_FALSE(t.done()); // delivered when the task next runs, not inline
+    CHECK_FALSE(t.done());  // delivered when the task next runs, not inline
     CHECK(t.cancelling() == 1);
     try {
         co_await t;
@@ -227,9 +227,7 @@ corio::coro<int> ignore_cancellation(recorder& rec) {
     co_return 5;
 }
 
-corio::coro<int> return_what_inner_returns(corio::task<int> inner) {
-    co_return co_await inner;
-}
+corio::coro<int> return_what_inner_returns(corio::task<int> inner) { co_return co_await inner; }
 
 corio::coro<void> inner_ignores_main(recorder& rec, int cancels) {
     auto inner = corio::create_task(ignore_cancellation(rec));
@@ -316,12 +314,12 @@ corio::coro<void> cancel_self_then_await(recorder& rec) {
 
 corio::coro<void> cancel_self_then_return() {
     corio::current_task().cancel();
-    co_return; // no suspension point left: asyncio still marks the task cancelled
+    co_return;  // no suspension point left: asyncio still marks the task cancelled
 }
 
 corio::coro<void> cancel_while_scheduled(recorder& rec) {
     try {
-        co_await corio::sleep(0ms); // ready to resume when main cancels it
+        co_await corio::sleep(0ms);  // ready to resume when main cancels it
         rec("yield returned");
     } catch (const corio::cancelled_error& e) {
         rec(std::string("resumed with: ") + e.what());
@@ -347,7 +345,7 @@ corio::coro<void> while_running_main(recorder& rec) {
     CHECK(b.cancelled());
 
     auto c = corio::create_task(cancel_while_scheduled(rec));
-    co_await corio::sleep(0ms); // c has run to its sleep(0) and is ready again
+    co_await corio::sleep(0ms);  // c has run to its sleep(0) and is ready again
     CHECK(c.cancel("while ready"));
     try {
         co_await c;
@@ -369,9 +367,7 @@ TEST_CASE("cancellation: a running or ready task is cancelled at its next co_awa
     CHECK(rec.events() == expected);
 }
 
-corio::coro<int> return_value(int v) {
-    co_return v;
-}
+corio::coro<int> return_value(int v) { co_return v; }
 
 corio::coro<void> done_task_main() {
     auto t = corio::create_task(return_value(1));
@@ -403,7 +399,7 @@ corio::coro<void> blocked_on_future_main(recorder& rec) {
     auto t = corio::create_task(await_future(f, rec));
     co_await corio::sleep(0ms);
     CHECK(t.cancel("drop it"));
-    CHECK(f.cancelled()); // withdrawn at once
+    CHECK(f.cancelled());  // withdrawn at once
     try {
         co_await t;
     } catch (const corio::cancelled_error&) {
@@ -451,7 +447,7 @@ corio::coro<void> pending_cancel_forwarded_main(recorder& rec) {
     } catch (const corio::cancelled_error&) {
     }
     CHECK(a.cancelled());
-    CHECK(f.cancelled()); // the pending request went to the future awaited next
+    CHECK(f.cancelled());  // the pending request went to the future awaited next
 
     auto inner = corio::create_task(sleep_and_report(rec, 10s));
     auto b = corio::create_task(cancel_self_then_await_task(inner, rec));
@@ -514,11 +510,11 @@ corio::coro<void> queued_wakeup_main(recorder& rec) {
     auto& loop = corio::get_running_loop();
     auto t = corio::create_task(sleep_and_report(rec, 5ms));
     const auto before_t_slept = loop.time();
-    co_await corio::sleep(0ms); // t sleeps until (later than before_t_slept) + 5 ms
+    co_await corio::sleep(0ms);  // t sleeps until (later than before_t_slept) + 5 ms
     // Due before t's timer, so that both fire in the same iteration with the callback first:
     // t is then cancelled while its wake-up is already queued.
     loop.call_at(before_t_slept + 1ms, [t]() mutable { t.cancel("late"); });
-    std::this_thread::sleep_for(20ms); // both timers expire while the loop is busy here
+    std::this_thread::sleep_for(20ms);  // both timers expire while the loop is busy here
     try {
         co_await t;
         rec("await returned");
@@ -543,4 +539,4 @@ TEST_CASE("cancellation: cancelling a task whose wake-up is already queued deliv
     CHECK(rec.events() == expected);
 }
 
-} // namespace
+}  // namespace

@@ -40,7 +40,7 @@ corio::coro<int> record_then_return(recorder& rec, int value) {
 corio::coro<void> laziness_main(recorder& rec) {
     auto c = record_then_return(rec, 1);
     rec("created");
-    co_await corio::sleep(0ms); // even a trip through the loop does not start it
+    co_await corio::sleep(0ms);  // even a trip through the loop does not start it
     rec("yielded");
     const int v = co_await std::move(c);
     rec("got " + std::to_string(v));
@@ -61,16 +61,12 @@ TEST_CASE("coro: calling a coroutine function runs nothing until it is awaited",
     CHECK(rec.events() == expected);
 }
 
-corio::coro<int> answer() {
-    co_return 42;
-}
+corio::coro<int> answer() { co_return 42; }
 corio::coro<std::string> long_text() {
     co_await corio::sleep(0ms);
-    co_return std::string(100, 'x'); // beyond any small-string buffer
+    co_return std::string(100, 'x');  // beyond any small-string buffer
 }
-corio::coro<double> half(int n) {
-    co_return n / 2.0;
-}
+corio::coro<double> half(int n) { co_return n / 2.0; }
 
 corio::coro<void> values_main(std::vector<std::string>& seen) {
     const int a = co_await answer();
@@ -188,7 +184,7 @@ corio::coro<int> throw_after_suspending() {
 
 corio::coro<int> pass_through(bool at_once) {
     const int v = at_once ? co_await throw_at_once() : co_await throw_after_suspending();
-    co_return v + 1; // never reached
+    co_return v + 1;  // never reached
 }
 
 corio::coro<void> throw_int() {
@@ -256,9 +252,7 @@ TEST_CASE("coro: nested coros run inline, innermost first to finish", "[coro]") 
     CHECK(rec.events() == expected);
 }
 
-corio::coro<int> one() {
-    co_return 1;
-}
+corio::coro<int> one() { co_return 1; }
 
 corio::coro<long> sum_of_ones(int n) {
     long sum = 0;
@@ -331,9 +325,7 @@ corio::coro<counted> make_counted(int v) {
     co_return counted{v};
 }
 
-corio::coro<counted> forward_counted(int v) {
-    co_return co_await make_counted(v);
-}
+corio::coro<counted> forward_counted(int v) { co_return co_await make_counted(v); }
 
 corio::coro<int> counted_main() {
     counted a = co_await make_counted(1);
@@ -409,9 +401,7 @@ corio::coro<corio::task<>> inner_current_task() {
     co_return corio::current_task();
 }
 
-corio::coro<corio::task<>> middle_current_task() {
-    co_return co_await inner_current_task();
-}
+corio::coro<corio::task<>> middle_current_task() { co_return co_await inner_current_task(); }
 
 corio::coro<bool> same_task_main() {
     corio::task<> outer = corio::current_task();
@@ -441,7 +431,8 @@ corio::coro<std::uintptr_t> aligned_local_across_sleep(int extra) {
 
 corio::coro<bool> all_locals_aligned() {
     std::vector<corio::task<std::uintptr_t>> tasks;
-    for (int i = 0; i < 100; ++i) tasks.push_back(corio::create_task(aligned_local_across_sleep(i)));
+    for (int i = 0; i < 100; ++i)
+        tasks.push_back(corio::create_task(aligned_local_across_sleep(i)));
     bool aligned = true;
     for (auto& t : tasks) aligned = aligned && (co_await t) == 0;
     co_return aligned;
@@ -453,4 +444,4 @@ TEST_CASE("coro: a 16-aligned local stays aligned in the frame", "[coro]") {
     CHECK(corio::run(all_locals_aligned()));
 }
 
-} // namespace
+}  // namespace

@@ -63,14 +63,14 @@ TEST_CASE("event_loop: a cancelled call_soon handle never runs", "[event_loop]")
     corio::callback_handle later_cancelled;
     loop->call_soon([&rec, &later_cancelled] {
         rec("kept 2");
-        later_cancelled.cancel(); // cancelled by an earlier callback of the same batch
+        later_cancelled.cancel();  // cancelled by an earlier callback of the same batch
     });
     later_cancelled = loop->call_soon([&rec] { rec("cancelled by a callback"); });
     CHECK(h);
     CHECK_FALSE(h.cancelled());
     h.cancel();
     CHECK(h.cancelled());
-    h.cancel(); // idempotent
+    h.cancel();  // idempotent
     loop->call_soon([&loop] { loop->stop(); });
     loop->run_forever();
     const std::vector<std::string> expected{"kept 1", "kept 2"};
@@ -186,11 +186,11 @@ TEST_CASE("event_loop: call_soon_threadsafe from 4 threads x 10,000 calls loses 
     constexpr int threads = 4;
     constexpr int calls = 10'000;
     auto loop = corio::new_event_loop();
-    int received = 0; // touched on the loop's thread only
+    int received = 0;  // touched on the loop's thread only
     std::vector<int> per_thread(threads, 0);
     std::vector<int> last_seen(threads, -1);
     bool in_order = true;
-    loop->call_later(10s, [&loop] { loop->stop(); }); // a watchdog, should it hang
+    loop->call_later(10s, [&loop] { loop->stop(); });  // a watchdog, should it hang
     std::vector<std::thread> producers;
     for (int t = 0; t < threads; ++t) {
         producers.emplace_back([&, t] {
@@ -336,7 +336,7 @@ TEST_CASE("event_loop: is_running and get_running_loop inside and outside the lo
     frame_leak_check leaks;
     CHECK_THROWS_AS(corio::get_running_loop(), std::runtime_error);
     auto loop = corio::new_event_loop();
-    CHECK_THROWS_AS(corio::get_running_loop(), std::runtime_error); // made, not running
+    CHECK_THROWS_AS(corio::get_running_loop(), std::runtime_error);  // made, not running
     bool running_inside = false;
     corio::event_loop* seen = nullptr;
     loop->call_soon([&] {
@@ -372,7 +372,7 @@ TEST_CASE("event_loop: close() is refused while running, and closes for good", "
 
     loop->close();
     CHECK(loop->is_closed());
-    CHECK_NOTHROW(loop->close()); // idempotent
+    CHECK_NOTHROW(loop->close());  // idempotent
     CHECK_THROWS_AS(loop->call_soon([] {}), std::runtime_error);
     CHECK_THROWS_AS(loop->call_later(1ms, [] {}), std::runtime_error);
     CHECK_THROWS_AS(loop->call_at(loop->time(), [] {}), std::runtime_error);
@@ -405,9 +405,7 @@ corio::coro<void> nested_sleeper(recorder& rec, int level) {
     }
 }
 
-corio::coro<void> yield_once() {
-    co_await corio::sleep(0ms);
-}
+corio::coro<void> yield_once() { co_await corio::sleep(0ms); }
 
 TEST_CASE("event_loop: close() destroys pending tasks' frames and marks them cancelled",
           "[event_loop]") {
@@ -423,7 +421,7 @@ TEST_CASE("event_loop: close() destroys pending tasks' frames and marks them can
         corio::task<> waiting = loop->create_task(wait_in_frame(f, rec));
         corio::task<> deep = loop->create_task(nested_sleeper(rec, 2));
         loop->call_later(1h, [&rec] { rec("timer fired"); });
-        loop->run_until_complete(yield_once()); // every task has started and suspended
+        loop->run_until_complete(yield_once());  // every task has started and suspended
         corio::task<> unstarted =
             loop->create_task(sleep_forever_in_frame(counted{2}, rec, "unstarted"));
         loop->call_soon([&rec] { rec("callback ran"); });
@@ -442,7 +440,7 @@ TEST_CASE("event_loop: close() destroys pending tasks' frames and marks them can
     CHECK(rec.contains("waiter frame destroyed"));
     CHECK(rec.contains("nested level 0 destroyed"));
     CHECK(rec.contains("nested level 2 destroyed"));
-    CHECK_FALSE(rec.contains("unstarted frame destroyed")); // its body never started
+    CHECK_FALSE(rec.contains("unstarted frame destroyed"));  // its body never started
     CHECK_FALSE(rec.contains("timer fired"));
     CHECK_FALSE(rec.contains("callback ran"));
     CHECK_FALSE(rec.contains("sleeper woke up"));
@@ -548,7 +546,7 @@ corio::coro<void> not_starved_main(recorder& rec, long& turns) {
     auto& loop = corio::get_running_loop();
     auto a = corio::create_task(spin_forever(turns));
     auto b = corio::create_task(spin_forever(turns));
-    co_await corio::sleep(0ms); // both spinning now
+    co_await corio::sleep(0ms);  // both spinning now
 
     const auto start = loop.time();
     auto timer_fired = loop.create_future<corio::event_loop::duration>();
@@ -597,7 +595,7 @@ TEST_CASE("event_loop: tasks yielding forever do not starve timers or threadsafe
     const std::vector<std::string> expected{"timer and wake-up both arrived", "spinner a cancelled",
                                             "spinner b cancelled"};
     CHECK(rec.events() == expected);
-    CHECK(turns > 10); // the spinners really did keep the loop busy
+    CHECK(turns > 10);  // the spinners really did keep the loop busy
 }
 
 TEST_CASE("event_loop: the loop polls at least every poll_interval ready callbacks",
@@ -637,4 +635,4 @@ TEST_CASE("event_loop: the loop polls at least every poll_interval ready callbac
     CHECK(chain > corio::event_loop::poll_interval);
 }
 
-} // namespace
+}  // namespace

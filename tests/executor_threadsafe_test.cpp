@@ -12,11 +12,11 @@
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
-#include <corio/sync/event.hpp>
 #include <corio/future.hpp>
 #include <corio/run.hpp>
 #include <corio/shield.hpp>
 #include <corio/sleep.hpp>
+#include <corio/sync/event.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
 
@@ -63,7 +63,8 @@ void block_until(const std::atomic<bool>& release) { block_until_for(release, 10
 // The number of threads of this process.
 std::size_t thread_count() {
     std::size_t n = 0;
-    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/self/task")) {
         ++n;
     }
     return n;
@@ -120,7 +121,8 @@ TEST_CASE("executor: to_thread returns an int, a string, a move-only value and v
         CHECK(*owned == 7);
 
         {
-            result_probe probe = co_await corio::to_thread([&alive] { return result_probe(alive, 5); });
+            result_probe probe =
+                co_await corio::to_thread([&alive] { return result_probe(alive, 5); });
             CHECK(probe.value() == 5);
             CHECK(alive.load() == 1);  // moved along, never copied, one live object
         }
@@ -167,7 +169,8 @@ TEST_CASE("executor: jobs run on other threads, and the awaiting task resumes on
         }
         CHECK(peak.load() >= 2);
         for (int i = 0; i < 20; ++i) {
-            const auto worker = co_await corio::to_thread([] { return std::this_thread::get_id(); });
+            const auto worker =
+                co_await corio::to_thread([] { return std::this_thread::get_id(); });
             CHECK(worker != loop_thread);
             CHECK(std::this_thread::get_id() == loop_thread);
         }
@@ -287,45 +290,46 @@ TEST_CASE("executor: cancelling the task awaiting a running job: the task leaves
     frame_leak_check leaks;
     std::atomic<int> alive{0};
     std::atomic<bool> job_finished{false};
-    corio_test::run_test([](std::atomic<int>& alive, std::atomic<bool>& job_finished) -> corio::coro<> {
-        std::atomic<bool> started{false};
-        std::atomic<bool> release{false};
-        auto job = [&alive, &started, &release, &job_finished] {
-            started = true;
-            block_until(release);
-            job_finished = true;
-            return result_probe(alive, 1);
-        };
-        auto waiter = corio::create_task([](decltype(job) job) -> corio::coro<int> {
-            result_probe r = co_await corio::to_thread(std::move(job));
-            co_return r.value();
-        }(job));
-        const bool job_started = co_await wait_until(started);
-        REQUIRE(job_started);
+    corio_test::run_test(
+        [](std::atomic<int>& alive, std::atomic<bool>& job_finished) -> corio::coro<> {
+            std::atomic<bool> started{false};
+            std::atomic<bool> release{false};
+            auto job = [&alive, &started, &release, &job_finished] {
+                started = true;
+                block_until(release);
+                job_finished = true;
+                return result_probe(alive, 1);
+            };
+            auto waiter = corio::create_task([](decltype(job) job) -> corio::coro<int> {
+                result_probe r = co_await corio::to_thread(std::move(job));
+                co_return r.value();
+            }(job));
+            const bool job_started = co_await wait_until(started);
+            REQUIRE(job_started);
 
-        stopwatch cancel_time;
-        waiter.cancel();
-        bool cancelled = false;
-        try {
-            (void)co_await waiter;
-        } catch (const corio::cancelled_error&) {
-            cancelled = true;
-        }
-        CHECK(cancelled);
-        CHECK(waiter.cancelled());
-        CHECK(cancel_time.elapsed() < 5s);
-        CHECK_FALSE(job_finished.load());  // the task did not wait for the job
+            stopwatch cancel_time;
+            waiter.cancel();
+            bool cancelled = false;
+            try {
+                (void)co_await waiter;
+            } catch (const corio::cancelled_error&) {
+                cancelled = true;
+            }
+            CHECK(cancelled);
+            CHECK(waiter.cancelled());
+            CHECK(cancel_time.elapsed() < 5s);
+            CHECK_FALSE(job_finished.load());  // the task did not wait for the job
 
-        release = true;
-        const bool finished = co_await wait_until(job_finished);
-        CHECK(finished);
-        // Its result arrives on the loop and is dropped there.
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (alive.load() != 0 && std::chrono::steady_clock::now() < deadline) {
-            co_await corio::sleep(1ms);
-        }
-        CHECK(alive.load() == 0);
-    }(alive, job_finished));
+            release = true;
+            const bool finished = co_await wait_until(job_finished);
+            CHECK(finished);
+            // Its result arrives on the loop and is dropped there.
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (alive.load() != 0 && std::chrono::steady_clock::now() < deadline) {
+                co_await corio::sleep(1ms);
+            }
+            CHECK(alive.load() == 0);
+        }(alive, job_finished));
     CHECK(job_finished.load());
     CHECK(alive.load() == 0);
 }
@@ -364,7 +368,8 @@ TEST_CASE("executor: 1000 concurrent jobs from 1000 tasks, on a bounded number o
         auto& loop = corio::get_running_loop();
         std::atomic<int> running{0};
         std::atomic<int> peak{0};
-        auto one = [](int i, std::atomic<int>& running, std::atomic<int>& peak) -> corio::coro<long> {
+        auto one = [](int i, std::atomic<int>& running,
+                      std::atomic<int>& peak) -> corio::coro<long> {
             const long r = co_await corio::to_thread([i, &running, &peak] {
                 const int now = ++running;
                 int seen = peak.load();
@@ -464,7 +469,8 @@ TEST_CASE("executor: to_thread copies its arguments (no dangling reference to th
             std::string text = "original";
             std::vector<int> numbers{1, 2, 3};
             from_lvalues = corio::to_thread(describe, text, numbers);
-            from_temporaries = corio::to_thread(describe, std::string(1000, 't'), std::vector<int>(7));
+            from_temporaries =
+                corio::to_thread(describe, std::string(1000, 't'), std::vector<int>(7));
             text = "changed";
             numbers.clear();
         }  // and destroyed
@@ -579,30 +585,29 @@ TEST_CASE("executor: each loop has its own executor; the result goes back to the
 // another loop and was cancelled there). asyncio's to_thread raises CancelledError in the
 // awaiting task; a future cannot hold a cancelled_error, so executor_job::deliver cancels the
 // future instead (it once passed it to set_exception, which refused it: the awaiter hung).
-TEST_CASE("executor: a job throwing cancelled_error cancels its future",
-          "[executor]") {
+TEST_CASE("executor: a job throwing cancelled_error cancels its future", "[executor]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     corio_test::exception_log log;
     bool cancelled = false;
     bool timed_out = false;
-    corio::run([](corio_test::exception_log& log, bool& cancelled, bool& timed_out) -> corio::coro<> {
-        log.install(corio::get_running_loop());
-        auto f = corio::to_thread([] { throw corio::cancelled_error("from the job"); });
-        try {
-            co_await corio::wait_for(corio::shield(f), 2s);
-        } catch (const corio::cancelled_error&) {
-            cancelled = true;
-        } catch (const corio::timeout_error&) {
-            timed_out = true;
-        }
-        if (!f.done()) f.cancel();
-    }(log, cancelled, timed_out));
+    corio::run(
+        [](corio_test::exception_log& log, bool& cancelled, bool& timed_out) -> corio::coro<> {
+            log.install(corio::get_running_loop());
+            auto f = corio::to_thread([] { throw corio::cancelled_error("from the job"); });
+            try {
+                co_await corio::wait_for(corio::shield(f), 2s);
+            } catch (const corio::cancelled_error&) {
+                cancelled = true;
+            } catch (const corio::timeout_error&) {
+                timed_out = true;
+            }
+            if (!f.done()) f.cancel();
+        }(log, cancelled, timed_out));
     CHECK_FALSE(timed_out);
     CHECK(cancelled);
     CHECK(log.size() == 0);
 }
-
 
 // A burst of jobs submitted while k workers are idle must start new workers (up to
 // max_workers), not queue behind those k: a job waiting for a later one (through a
@@ -630,4 +635,4 @@ TEST_CASE("executor: two jobs submitted together while one worker is idle run at
     CHECK(second_seen);
 }
 
-} // namespace
+}  // namespace

@@ -42,7 +42,7 @@ void deallocate(const block& b) {
 
 std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("frame_allocator: blocks are aligned as asked, whatever sizes come in between",
           "[frame_allocator]") {

@@ -84,7 +84,7 @@ corio::coro<void> states_main() {
     corio::future<int> empty;
     CHECK_FALSE(empty);
     corio::future<int> moved = std::move(f);
-    CHECK_FALSE(f); // NOLINT(bugprone-use-after-move): moved-from handles are empty
+    CHECK_FALSE(f);  // NOLINT(bugprone-use-after-move): moved-from handles are empty
     CHECK(moved.result() == 5);
 }
 
@@ -135,7 +135,7 @@ corio::coro<void> several_waiters_main(recorder& rec) {
     co_await corio::sleep(0ms);
     rec("all waiting");
     f.set_result("v");
-    rec("set_result returned"); // waiters resume through the loop, not inline
+    rec("set_result returned");  // waiters resume through the loop, not inline
     for (auto& w : waiters) co_await w;
 }
 
@@ -414,9 +414,7 @@ TEST_CASE("future: an exception never retrieved is reported when the last handle
     CHECK(corio_test::what_of(log.contexts()[0].exception) == "nobody looked");
 }
 
-corio::coro<int> wait_for_loop_future(corio::future<int> f) {
-    co_return co_await f;
-}
+corio::coro<int> wait_for_loop_future(corio::future<int> f) { co_return co_await f; }
 
 TEST_CASE("future: made by a loop before it runs, set by a callback", "[future]") {
     CORIO_REQUIRE_BACKEND();
@@ -450,7 +448,7 @@ TEST_CASE("future: listeners are told oldest first, whatever unlinks meanwhile",
 
     listeners[1].unlink();  // leaves from the middle, knowing no list
     CHECK_FALSE(listeners[1].linked());
-    listeners[4].unlink();  // the newest, at the front
+    listeners[4].unlink();                          // the newest, at the front
     listeners[0].unlink_when_told = &listeners[3];  // a later one, while draining
     listeners[2].push_when_told = &listeners[5];    // a new one, while draining
 
@@ -466,4 +464,4 @@ TEST_CASE("future: listeners are told oldest first, whatever unlinks meanwhile",
     for (const auto& l : listeners) CHECK_FALSE(l.linked());
 }
 
-} // namespace
+}  // namespace

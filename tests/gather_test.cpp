@@ -322,7 +322,7 @@ corio::coro<void> later_failure_main(corio_test::exception_log& log) {
         CHECK(std::string(e.what()) == "first");
     }
     CHECK_FALSE(second.done());
-    second = {}; // the loop holds the only reference now
+    second = {};  // the loop holds the only reference now
     co_await corio::sleep(40ms);
 }
 
@@ -422,7 +422,7 @@ corio::coro<void> cancel_gather_main(recorder& rec) {
     CHECK(rec.contains("coro cancelled"));
     CHECK(rec.contains("awaiter: cancelled_error"));
     CHECK_THROWS_AS(gathered.result(), corio::cancelled_error);
-    CHECK_FALSE(gathered.cancel()); // already done
+    CHECK_FALSE(gathered.cancel());  // already done
 }
 
 corio::coro<void> cancel_gather_return_exceptions_main(recorder& rec) {
@@ -735,8 +735,8 @@ corio::coro<void> lets_go_of_finished_children_main() {
     const long started = corio::detail::frame_allocator::live_bytes();
     co_await corio::sleep(0ms);  // every quick child runs to its end
     const long midway = corio::detail::frame_allocator::live_bytes();
-    INFO("frame " << frame << " bytes, task state " << state << " bytes, freed "
-                  << started - midway << " bytes");
+    INFO("frame " << frame << " bytes, task state " << state << " bytes, freed " << started - midway
+                  << " bytes");
     // Each finished child has given back its frame and its task state, not only its frame.
     CHECK(started - midway >= (children - 1) * (frame + state));
     CHECK_FALSE(gathering.done());
@@ -803,7 +803,7 @@ corio::coro<void> empty_main() {
     (void)nothing;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("gather: results come in argument order whatever the completion order", "[gather]") {
     CORIO_REQUIRE_BACKEND();
@@ -910,12 +910,8 @@ TEST_CASE("gather: cancelling the gather cancels every child", "[gather][cancel]
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     recorder rec;
-    SECTION("without return_exceptions") {
-        corio::run(cancel_gather_main(rec));
-    }
-    SECTION("with return_exceptions") {
-        corio::run(cancel_gather_return_exceptions_main(rec));
-    }
+    SECTION("without return_exceptions") { corio::run(cancel_gather_main(rec)); }
+    SECTION("with return_exceptions") { corio::run(cancel_gather_return_exceptions_main(rec)); }
 }
 
 TEST_CASE("gather: cancelling a return_exceptions gather of futures ends it cancelled",
@@ -923,9 +919,7 @@ TEST_CASE("gather: cancelling a return_exceptions gather of futures ends it canc
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     recorder rec;
-    SECTION("cancelling the gather") {
-        corio::run(cancel_gather_of_futures_main(rec));
-    }
+    SECTION("cancelling the gather") { corio::run(cancel_gather_of_futures_main(rec)); }
     SECTION("cancelling the task that awaits it") {
         corio::run(cancel_task_awaiting_gather_of_futures_main(rec));
     }
@@ -976,8 +970,7 @@ TEST_CASE("gather: a range takes each result as its child ends, moved or copied 
     corio::run(range_results_main());
 }
 
-TEST_CASE("gather: a result whose copy throws fails the gather with that exception",
-          "[gather]") {
+TEST_CASE("gather: a result whose copy throws fails the gather with that exception", "[gather]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     corio::run(result_copy_fails_main());

@@ -68,7 +68,7 @@ TEST_CASE("run: returns main's value", "[run]") {
     corio::run(set_after_sleep(flag));
     CHECK(flag);
     CHECK_FALSE(corio::current_task());
-    CHECK_THROWS_AS(corio::get_running_loop(), std::runtime_error); // nothing left running
+    CHECK_THROWS_AS(corio::get_running_loop(), std::runtime_error);  // nothing left running
 }
 
 TEST_CASE("run: main's result is moved out, never copied", "[run]") {
@@ -170,7 +170,7 @@ corio::coro<void> leftover_with_async_cleanup(recorder& rec) {
     } catch (const corio::cancelled_error&) {
         rec("async cleanup started");
     }
-    co_await corio::sleep(1ms); // cleanup that itself awaits
+    co_await corio::sleep(1ms);  // cleanup that itself awaits
     rec("async cleanup finished");
 }
 
@@ -188,7 +188,7 @@ corio::coro<int> leave_tasks_behind(recorder& rec, corio::task<>& sleeper_out) {
     corio::create_task(leftover_with_async_cleanup(rec));
     auto f = corio::get_running_loop().create_future<int>();
     corio::create_task(leftover_waiter(f, rec));
-    co_await corio::sleep(1ms); // all of them are suspended now
+    co_await corio::sleep(1ms);  // all of them are suspended now
     rec("main returns");
     co_return 0;
 }
@@ -285,4 +285,4 @@ TEST_CASE("run: the automatic backend is one of the two, as CORIO_BACKEND says w
     if (env == "epoll" || env == "io_uring") CHECK(name == env);
 }
 
-} // namespace
+}  // namespace

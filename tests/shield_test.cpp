@@ -188,7 +188,7 @@ corio::coro<void> unseen_failure_main(corio_test::exception_log& log) {
     co_await corio::sleep(20ms);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("shield: cancelling the awaiter leaves the shielded task running to completion",
           "[shield][cancel]") {

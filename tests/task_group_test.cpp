@@ -194,7 +194,7 @@ corio::coro<void> create_after_failure_main(recorder& rec) {
     corio::task_group group;
     group.create_task(fail_after(1ms, "boom"));
     corio::task<> slow = group.create_task(slow_cleanup(rec, "slow"));
-    co_await corio::sleep(5ms); // the failure happened; the group is shutting down
+    co_await corio::sleep(5ms);  // the failure happened; the group is shutting down
     bool refused = false;
     try {
         group.create_task(value_after(1ms, 1));
@@ -229,7 +229,7 @@ corio::coro<void> cancelled_member_main(recorder& rec) {
     corio::task<int> fine = group.create_task(sleeper(10ms, rec, "fine"));
     co_await corio::sleep(2ms);
     doomed.cancel();
-    co_await group.join(); // a cancelled member is not a failure
+    co_await group.join();  // a cancelled member is not a failure
     rec("joined");
     CHECK(doomed.cancelled());
     CHECK(fine.result() == 1);
@@ -278,7 +278,7 @@ corio::coro<void> destroyed_at_exit_main(recorder& rec, corio_test::exception_lo
     // main returns with the group unjoined: its destructor runs in the frame's destruction.
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("task_group: join waits for every task, also those created while joining",
           "[task_group]") {
@@ -352,7 +352,7 @@ TEST_CASE("task_group: destroyed with pending tasks, it reports and cancels them
     }
     SECTION("tasks not started yet") {
         corio::run(destroyed_before_start_main(rec, log));
-        CHECK(rec.events().empty()); // cancelled before their first step: the body never ran
+        CHECK(rec.events().empty());  // cancelled before their first step: the body never ran
     }
     SECTION("main returns with the group unjoined") {
         corio::run(destroyed_at_exit_main(rec, log));

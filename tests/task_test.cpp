@@ -36,7 +36,7 @@ static_assert(std::is_copy_constructible_v<corio::task<int>>);
 static_assert(std::is_convertible_v<corio::task<int>, corio::task<>>);
 static_assert(std::is_convertible_v<const corio::task<int>&, corio::task<>>);
 static_assert(!std::is_convertible_v<corio::task<>, corio::task<int>>);
-static_assert(!std::is_convertible_v<corio::task<int>, bool>); // explicit operator bool
+static_assert(!std::is_convertible_v<corio::task<int>, bool>);  // explicit operator bool
 // An lvalue `co_await t` yields `const T&`; `co_await std::move(t)` yields `T`.
 static_assert(
     std::is_same_v<
@@ -53,13 +53,9 @@ std::vector<std::string> names_of(const std::vector<corio::task<>>& tasks) {
     return names;
 }
 
-corio::coro<void> noop() {
-    co_return;
-}
+corio::coro<void> noop() { co_return; }
 
-corio::coro<int> return_value(int v) {
-    co_return v;
-}
+corio::coro<int> return_value(int v) { co_return v; }
 
 corio::coro<int> fail_after_yield(std::string message) {
     co_await corio::sleep(0ms);
@@ -72,17 +68,11 @@ corio::coro<void> fail_now(std::string message) {
     co_return;
 }
 
-corio::coro<void> sleep_long() {
-    co_await corio::sleep(1h);
-}
+corio::coro<void> sleep_long() { co_await corio::sleep(1h); }
 
-corio::coro<int> wait_for(corio::future<int> f) {
-    co_return co_await f;
-}
+corio::coro<int> wait_for(corio::future<int> f) { co_return co_await f; }
 
-corio::coro<void> wait_for_void(corio::future<> f) {
-    co_await f;
-}
+corio::coro<void> wait_for_void(corio::future<> f) { co_await f; }
 
 // --- scheduling ---------------------------------------------------------------------------
 
@@ -111,9 +101,7 @@ TEST_CASE("task: create_task schedules the task; it runs at the creator's next s
     CHECK(rec.events() == expected);
 }
 
-corio::coro<void> sleep_for(std::chrono::milliseconds d) {
-    co_await corio::sleep(d);
-}
+corio::coro<void> sleep_for(std::chrono::milliseconds d) { co_await corio::sleep(d); }
 
 corio::coro<void> two_sleepers_main() {
     auto a = corio::create_task(sleep_for(100ms));
@@ -145,7 +133,7 @@ corio::coro<void> empty_coro_main(recorder& rec) {
 TEST_CASE("task: create_task needs a running loop and a coro", "[task]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
-    CHECK_THROWS_AS(corio::create_task(noop()), std::runtime_error); // no running loop
+    CHECK_THROWS_AS(corio::create_task(noop()), std::runtime_error);  // no running loop
     recorder rec;
     corio::run(empty_coro_main(rec));
     const std::vector<std::string> expected{"empty coro refused"};
@@ -157,7 +145,7 @@ TEST_CASE("task: create_task needs a running loop and a coro", "[task]") {
 corio::coro<void> pending_state_main(recorder& rec) {
     auto f = corio::get_running_loop().create_future<int>();
     auto t = corio::create_task(wait_for(f));
-    co_await corio::sleep(0ms); // t now waits on f
+    co_await corio::sleep(0ms);  // t now waits on f
     CHECK(t);
     CHECK_FALSE(t.done());
     CHECK_FALSE(t.cancelled());
@@ -175,7 +163,7 @@ corio::coro<void> success_state_main() {
     CHECK_FALSE(t.cancelled());
     CHECK(t.result() == 7);
     CHECK(t.exception() == nullptr);
-    CHECK(t.result() == 7); // as often as asked
+    CHECK(t.result() == 7);  // as often as asked
 }
 
 corio::coro<void> failed_state_main(recorder& rec) {
@@ -218,9 +206,7 @@ TEST_CASE("task: every state and what each accessor returns or throws", "[task]"
         const std::vector<std::string> expected{"awaited 3"};
         CHECK(rec.events() == expected);
     }
-    SECTION("finished with a result") {
-        corio::run(success_state_main());
-    }
+    SECTION("finished with a result") { corio::run(success_state_main()); }
     SECTION("finished with an exception") {
         corio::run(failed_state_main(rec));
         const std::vector<std::string> expected{"await threw boom"};
@@ -318,7 +304,7 @@ corio::coro<void> current_task_main(recorder& rec) {
 TEST_CASE("task: current_task is the running task, empty outside any task", "[task]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
-    CHECK_FALSE(corio::current_task()); // no loop at all
+    CHECK_FALSE(corio::current_task());  // no loop at all
     recorder rec;
     corio::run(current_task_main(rec));
     const std::vector<std::string> expected{"main sees itself", "child sees itself",
@@ -334,9 +320,9 @@ corio::coro<void> all_tasks_main(std::vector<std::vector<std::string>>& snapshot
     auto a = corio::create_task(wait_for_void(f), "a");
     auto b = corio::create_task(noop(), "b");
     auto c = corio::create_task(sleep_long(), "c");
-    snapshots.push_back(names_of(corio::all_tasks())); // b has not run yet
+    snapshots.push_back(names_of(corio::all_tasks()));  // b has not run yet
     co_await corio::sleep(0ms);
-    snapshots.push_back(names_of(corio::all_tasks())); // b is done
+    snapshots.push_back(names_of(corio::all_tasks()));  // b is done
     f.set_result();
     co_await a;
     snapshots.push_back(names_of(corio::all_tasks()));
@@ -357,7 +343,7 @@ TEST_CASE("task: all_tasks lists exactly the tasks not done", "[task]") {
     const std::vector<std::vector<std::string>> expected{
         {"a", "b", "c", "main"}, {"a", "c", "main"}, {"c", "main"}, {"main"}};
     CHECK(snapshots == expected);
-    CHECK_THROWS_AS(corio::all_tasks(), std::runtime_error); // no running loop
+    CHECK_THROWS_AS(corio::all_tasks(), std::runtime_error);  // no running loop
 }
 
 // --- ownership ----------------------------------------------------------------------------
@@ -377,7 +363,7 @@ corio::coro<void> detached_silent(recorder& rec) {
 
 corio::coro<void> fire_and_forget_main(recorder& rec) {
     auto done = corio::get_running_loop().create_future<>();
-    corio::create_task(detached_worker(rec, done)); // the handle is dropped at once
+    corio::create_task(detached_worker(rec, done));  // the handle is dropped at once
     corio::create_task(detached_silent(rec));
     co_await done;
     co_await corio::sleep(20ms);
@@ -410,7 +396,7 @@ corio::coro<void> conversion_main(recorder& rec) {
     CHECK(t.result() == 5);
 
     corio::task<> moved = std::move(t);
-    CHECK_FALSE(t); // NOLINT(bugprone-use-after-move): moved-from handles are empty
+    CHECK_FALSE(t);  // NOLINT(bugprone-use-after-move): moved-from handles are empty
     CHECK(moved == view);
 
     corio::task<int> bad = corio::create_task(fail_after_yield("bad"));
@@ -452,7 +438,7 @@ corio::coro<counted> make_counted(int v) {
 corio::coro<void> await_results_main(recorder& rec) {
     auto text = corio::create_task(make_text());
     const std::string& r1 = co_await text;
-    const std::string& r2 = co_await text; // a done task can be awaited again
+    const std::string& r2 = co_await text;  // a done task can be awaited again
     if (&r1 == &text.result() && &r2 == &r1) rec("lvalue await refers to the stored result");
 
     auto owner = corio::create_task(make_unique_int(42));
@@ -516,7 +502,7 @@ corio::coro<int> await_self(recorder& rec) {
     } catch (const std::runtime_error&) {
         rec("refused with runtime_error");
     }
-    co_await corio::sleep(0ms); // and the task carries on normally
+    co_await corio::sleep(0ms);  // and the task carries on normally
     co_return 1;
 }
 
@@ -548,7 +534,7 @@ corio::coro<void> callbacks_order_main(recorder& rec) {
     t.add_done_callback([&rec](const corio::task<>&) { rec("callback 2"); });
     t.add_done_callback([&rec](const corio::task<>&) { rec("callback 3"); });
     rec("callbacks added");
-    co_await corio::sleep(0ms); // t finishes in this iteration; its callbacks are only queued
+    co_await corio::sleep(0ms);  // t finishes in this iteration; its callbacks are only queued
     rec("main resumed");
     co_await corio::sleep(0ms);
     rec("main resumed again");
@@ -598,7 +584,7 @@ corio::coro<void> remove_callbacks_main(recorder& rec) {
         t.add_done_callback([&rec](const corio::task<>&) { rec("kept callback ran"); });
     CHECK(t.remove_done_callback(removed) == 1);
     CHECK(t.remove_done_callback(removed) == 0);
-    co_await corio::sleep(0ms); // t is done, the kept callback queued
+    co_await corio::sleep(0ms);  // t is done, the kept callback queued
     CHECK(t.done());
     // Already scheduled: asyncio's remove_done_callback no longer sees it, and it still runs.
     CHECK(t.remove_done_callback(kept) == 0);
@@ -734,7 +720,7 @@ corio::coro<void> retrieved_main(exception_log& log) {
     {
         auto t = corio::create_task(sleep_long());
         co_await corio::sleep(0ms);
-        t.cancel(); // a cancelled task has no exception to report
+        t.cancel();  // a cancelled task has no exception to report
         co_await corio::sleep(0ms);
         CHECK(t.cancelled());
     }
@@ -813,4 +799,4 @@ TEST_CASE("task: a 16-aligned result is stored aligned", "[task]") {
     CHECK(corio::run(aligned_results_main()));
 }
 
-} // namespace
+}  // namespace

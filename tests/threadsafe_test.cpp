@@ -206,14 +206,14 @@ TEST_CASE("threadsafe: two loops on two threads ping-pong 20,000 times through "
     // and so B's last call to A, before its own loop goes.
     std::atomic<bool> a_done_calling_b{false};
     std::thread b_thread([&] {
-        corio::run([](std::promise<remote>& ready,
-                      std::atomic<bool>& a_done_calling_b) -> corio::coro<> {
-            auto& loop = corio::get_running_loop();
-            corio::future<> stop = loop.create_future<>();
-            ready.set_value(remote{&loop, &stop});
-            co_await stop;  // idle until loop A says so
-            while (!a_done_calling_b.load(std::memory_order_acquire)) std::this_thread::yield();
-        }(b_ready, a_done_calling_b));
+        corio::run(
+            [](std::promise<remote>& ready, std::atomic<bool>& a_done_calling_b) -> corio::coro<> {
+                auto& loop = corio::get_running_loop();
+                corio::future<> stop = loop.create_future<>();
+                ready.set_value(remote{&loop, &stop});
+                co_await stop;  // idle until loop A says so
+                while (!a_done_calling_b.load(std::memory_order_acquire)) std::this_thread::yield();
+            }(b_ready, a_done_calling_b));
     });
 
     int pongs = 0;
@@ -228,7 +228,7 @@ TEST_CASE("threadsafe: two loops on two threads ping-pong 20,000 times through "
         std::function<void()> ping;
         ping = [&] {
             b.loop->call_soon_threadsafe([&] {
-                ++b_count;  // on B
+                ++b_count;                    // on B
                 a.call_soon_threadsafe([&] {  // back on A
                     if (++pongs == rounds) {
                         finished.set_result();
@@ -294,4 +294,4 @@ TEST_CASE("threadsafe: callbacks sent from another thread run even while the loo
     CHECK(received == calls);
 }
 
-} // namespace
+}  // namespace

@@ -38,9 +38,7 @@ corio::coro<std::unique_ptr<int>> boxed_after(std::chrono::milliseconds delay, i
     co_return std::make_unique<int>(value);
 }
 
-corio::coro<void> nothing_after(std::chrono::milliseconds delay) {
-    co_await corio::sleep(delay);
-}
+corio::coro<void> nothing_after(std::chrono::milliseconds delay) { co_await corio::sleep(delay); }
 
 corio::coro<int> fail_after(std::chrono::milliseconds delay, std::string message) {
     co_await corio::sleep(delay);
@@ -103,7 +101,7 @@ corio::coro<void> in_time_main() {
     corio::task<int> t = corio::create_task(value_after(2ms, 2));
     const int from_task = co_await corio::wait_for(t, 5s);
     CHECK(from_task == 2);
-    CHECK(t.result() == 2); // the caller's handle still holds the result
+    CHECK(t.result() == 2);  // the caller's handle still holds the result
 
     corio::future<std::string> f = loop.create_future<std::string>();
     loop.call_later(2ms, [f]() mutable { f.set_result("three"); });
@@ -333,7 +331,7 @@ corio::coro<void> nested_main(recorder& rec) {
         rec("both: timeout_error");
     }
     CHECK(corio::current_task().cancelling() == 0);
-    co_await corio::sleep(10ms); // no stray cancellation left
+    co_await corio::sleep(10ms);  // no stray cancellation left
     rec("slept after");
 }
 
@@ -362,7 +360,7 @@ corio::coro<void> zero_timeout_main() {
     CHECK(corio::current_task().cancelling() == 0);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("wait_for: the result is returned when it comes in time", "[wait_for]") {
     CORIO_REQUIRE_BACKEND();

@@ -273,7 +273,7 @@ corio::coro<void> cancel_waiter_main(recorder& rec) {
     CHECK(rec.events() == expected);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("wait: all_completed waits for every task", "[wait]") {
     CORIO_REQUIRE_BACKEND();
@@ -286,12 +286,8 @@ TEST_CASE("wait: first_completed returns at the first done; the rest run on, not
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     recorder rec;
-    SECTION("one finishes first") {
-        corio::run(first_completed_main(rec));
-    }
-    SECTION("one is done already") {
-        corio::run(first_completed_already_done_main());
-    }
+    SECTION("one finishes first") { corio::run(first_completed_main(rec)); }
+    SECTION("one is done already") { corio::run(first_completed_already_done_main()); }
 }
 
 TEST_CASE("wait: first_exception returns at the first exception", "[wait]") {

@@ -59,12 +59,12 @@ corio::coro<> echo_read(corio::stream_reader reader, corio::stream_writer writer
 
 corio::coro<> serve(int port, bool use_read) {
     auto server = co_await corio::start_server(use_read ? echo_read : echo_into, "127.0.0.1", port);
-    std::cout << "port " << server.port()
-              << " backend=" << corio::get_running_loop().backend_name() << std::endl;
+    std::cout << "port " << server.port() << " backend=" << corio::get_running_loop().backend_name()
+              << std::endl;
     co_await server.serve_forever();
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     bool use_read = false;

@@ -33,4 +33,4 @@ inline std::unique_ptr<corio::event_loop> make_loop(benchmark::State& state,
     return loop;
 }
 
-} // namespace corio_bench
+}  // namespace corio_bench

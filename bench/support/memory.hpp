@@ -22,4 +22,4 @@ inline long bytes_in_use() {
            corio::detail::frame_allocator::live_bytes();
 }
 
-} // namespace corio_bench
+}  // namespace corio_bench

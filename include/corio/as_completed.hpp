@@ -3,10 +3,10 @@
 /// `corio::as_completed`: take tasks in the order they finish (asyncio's `as_completed`).
 
 #include "corio/coro.hpp"
-#include "corio/impl/awaitable.hpp"
-#include "corio/impl/future_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/awaitable.hpp"
+#include "corio/impl/future_state.hpp"
 
 #include <cstddef>
 #include <deque>
@@ -89,7 +89,7 @@ namespace detail {
 template <class R>
 concept as_completed_range =
     std::ranges::input_range<R> && awaitable_arg<std::ranges::range_value_t<R>>;
-} // namespace detail
+}  // namespace detail
 
 /// Iterates over `awaitables` (tasks, futures, or coros, which become tasks at once) in the
 /// order they complete. See `as_completed_iterator`.
@@ -108,4 +108,4 @@ template <detail::as_completed_range R>
     return as_completed_iterator<handle_type>(std::move(handles));
 }
 
-} // namespace corio
+}  // namespace corio

@@ -39,4 +39,4 @@ inline constexpr bool address_sanitizer = true;
 inline constexpr bool address_sanitizer = false;
 #endif
 
-} // namespace corio::config
+}  // namespace corio::config

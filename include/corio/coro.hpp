@@ -10,10 +10,10 @@
 #include <coroutine>
 #include <exception>
 #include <memory>
-#include <type_traits>
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace corio {
@@ -134,8 +134,7 @@ public:
                 // Back into the awaiter's await_suspend, which continues the caller.
                 promise.mode_ = run_mode::completed_inline;
                 return std::noop_coroutine();
-            default:
-                return resumer::transfer(std::coroutine_handle<>::from_address(promise.link_));
+            default: return resumer::transfer(std::coroutine_handle<>::from_address(promise.link_));
             }
         }
         void await_resume() noexcept {}
@@ -224,13 +223,15 @@ public:
         state_ = state::value;
     }
     void unhandled_exception() noexcept {
-        ::new (static_cast<void*>(std::addressof(error_))) std::exception_ptr(std::current_exception());
+        ::new (static_cast<void*>(std::addressof(error_)))
+            std::exception_ptr(std::current_exception());
         state_ = state::error;
     }
 
     /// The result, moved out (or the exception, rethrown).
     T take_result() {
-        if (state_ == state::error) [[unlikely]] std::rethrow_exception(error_);
+        if (state_ == state::error) [[unlikely]]
+            std::rethrow_exception(error_);
         if constexpr (std::is_reference_v<T>) {
             return static_cast<T>(*value_);
         } else {
@@ -267,7 +268,7 @@ private:
     std::exception_ptr exception_;
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// A lazy coroutine returning `T`: asyncio's `async def f() -> T`.
 ///
@@ -311,8 +312,8 @@ public:
         bool await_ready() const noexcept { return false; }
         template <class CallerPromise>
         bool await_suspend(std::coroutine_handle<CallerPromise> caller) noexcept {
-            return handle_.promise().start(
-                handle_, caller, detail::coro_promise_base::findable<CallerPromise>);
+            return handle_.promise().start(handle_, caller,
+                                           detail::coro_promise_base::findable<CallerPromise>);
         }
         T await_resume() { return handle_.promise().take_result(); }
 
@@ -334,7 +335,8 @@ private:
     explicit coro(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
 
     std::coroutine_handle<promise_type> checked_handle() const {
-        if (!handle_ || handle_.done()) [[unlikely]] throw_not_awaitable();
+        if (!handle_ || handle_.done()) [[unlikely]]
+            throw_not_awaitable();
         return handle_;
     }
 
@@ -345,7 +347,8 @@ private:
 
     void destroy() noexcept {
         if (handle_) {
-            if (!handle_.promise().started()) [[unlikely]] report_never_awaited();
+            if (!handle_.promise().started()) [[unlikely]]
+                report_never_awaited();
             handle_.destroy();
         }
     }
@@ -370,6 +373,6 @@ inline coro<void> coro_promise<void>::get_return_object() noexcept {
     return coro<void>{std::coroutine_handle<coro_promise<void>>::from_promise(*this)};
 }
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace corio
+}  // namespace corio

@@ -25,9 +25,7 @@ public:
         : message_(message.empty() ? nullptr
                                    : std::make_shared<const std::string>(std::move(message))) {}
 
-    [[nodiscard]] const char* what() const noexcept {
-        return message_ ? message_->c_str() : "";
-    }
+    [[nodiscard]] const char* what() const noexcept { return message_ ? message_->c_str() : ""; }
 
 private:
     // Shared so that copying the exception (std::exception_ptr, rethrow) never throws.
@@ -78,8 +76,7 @@ class incomplete_read_error : public std::runtime_error {
 public:
     incomplete_read_error(std::string partial, std::optional<std::size_t> expected)
         : std::runtime_error(describe(partial.size(), expected)),
-          partial_(std::make_shared<const std::string>(std::move(partial))),
-          expected_(expected) {}
+          partial_(std::make_shared<const std::string>(std::move(partial))), expected_(expected) {}
 
     [[nodiscard]] const std::string& partial() const noexcept { return *partial_; }
     [[nodiscard]] std::optional<std::size_t> expected() const noexcept { return expected_; }
@@ -110,4 +107,4 @@ private:
     std::size_t consumed_;
 };
 
-} // namespace corio
+}  // namespace corio

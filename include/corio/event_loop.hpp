@@ -50,7 +50,7 @@ namespace detail {
 template <class T>
 class task_state;
 struct loop_access;
-} // namespace detail
+}  // namespace detail
 
 /// What the loop's exception handler is told: asyncio's context dict.
 struct exception_context {
@@ -96,9 +96,7 @@ class timer_handle : public callback_handle {
 public:
     using callback_handle::callback_handle;
     /// When the callback is due, on the loop's clock.
-    [[nodiscard]] detail::loop_clock::time_point when() const noexcept {
-        return state_->when_;
-    }
+    [[nodiscard]] detail::loop_clock::time_point when() const noexcept { return state_->when_; }
 };
 
 /// The event loop: one per thread, driving tasks, callbacks, timers and I/O.
@@ -129,7 +127,8 @@ public:
     /// Runs `fn(args...)` in the next iteration, after the callbacks already ready.
     template <class F, class... Args>
     callback_handle call_soon(F&& fn, Args&&... args) {
-        if (debug_) [[unlikely]] check_thread("call_soon");
+        if (debug_) [[unlikely]]
+            check_thread("call_soon");
         auto* state = make_callback(std::forward<F>(fn), std::forward<Args>(args)...);
         ready_.push(state);
         return callback_handle(state);
@@ -145,7 +144,8 @@ public:
     /// Runs `fn(args...)` at `when` (a `time()` value).
     template <class F, class... Args>
     timer_handle call_at(time_point when, F&& fn, Args&&... args) {
-        if (debug_) [[unlikely]] check_thread("call_at");
+        if (debug_) [[unlikely]]
+            check_thread("call_at");
         auto* state = make_callback(std::forward<F>(fn), std::forward<Args>(args)...);
         state->when_ = when;
         try {
@@ -181,7 +181,12 @@ public:
         if (enabled && !virtual_time_) virtual_now_ = clock::now();
         virtual_time_ = enabled;
     }
-    [[nodiscard]] bool virtual_time() const noexcept { return virtual_time_; }
+    [[nodiscard]] bool get_virtual_time() const noexcept { return virtual_time_; }
+    [[deprecated(
+        "use get_virtual_time(): a setting set with set_X is read with get_X")]] [[nodiscard]] bool
+    virtual_time() const noexcept {
+        return virtual_time_;
+    }
 
     /// Moves the virtual clock `delta` forward and fires the timers due by then: what they
     /// wake is queued behind the callbacks already ready. `std::logic_error` unless the loop
@@ -199,8 +204,8 @@ public:
     /// overloads, so that an unnamed task (the common case) builds no `std::string`; the
     /// unnamed one is always inlined (clang 14 would not, and pays its site in memory).
     template <class T>
-    [[gnu::always_inline]] inline task<T> create_task(
-        coro<T> body, detail::site_record where = detail::site_record::current());
+    [[gnu::always_inline]] inline task<T>
+    create_task(coro<T> body, detail::site_record where = detail::site_record::current());
     template <class T>
     task<T> create_task(coro<T> body, std::string name,
                         detail::site_record where = detail::site_record::current());
@@ -364,7 +369,12 @@ public:
     /// In debug mode, a callback or task step running longer than this is reported (asyncio's
     /// `slow_callback_duration`, 100 ms by default).
     void set_slow_callback_duration(duration limit) noexcept { slow_callback_duration_ = limit; }
-    [[nodiscard]] duration slow_callback_duration() const noexcept {
+    [[nodiscard]] duration get_slow_callback_duration() const noexcept {
+        return slow_callback_duration_;
+    }
+    [[deprecated("use get_slow_callback_duration(): a setting set with set_X is read with "
+                 "get_X")]] [[nodiscard]] duration
+    slow_callback_duration() const noexcept {
         return slow_callback_duration_;
     }
 
@@ -438,10 +448,9 @@ private:
     // writers are I/O) other than corio's own background watches (a signalfd), an executor
     // job, a signal handler, a call from another thread.
     [[nodiscard]] bool could_wake() const noexcept {
-        return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 ||
-               inbox_.pending() ||
-               io_.in_flight_count() >
-                   readers_.background_in_flight() + writers_.background_in_flight() + background_io_;
+        return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 || inbox_.pending() ||
+               io_.in_flight_count() > readers_.background_in_flight() +
+                                           writers_.background_in_flight() + background_io_;
     }
 
     // Debug mode's reports (impl/loop_debug.hpp).
@@ -648,21 +657,22 @@ inline std::ostream& operator<<(std::ostream& out, const event_loop& loop) {
 /// The loop running in this thread; throws `std::runtime_error` when none is.
 [[nodiscard]] event_loop& get_running_loop();
 
-
 inline void event_loop::add_reader(int fd, std::function<void()> callback) {
     if (closed_) throw std::runtime_error("Event loop is closed");
-    if (debug_) [[unlikely]] check_thread("add_reader");
+    if (debug_) [[unlikely]]
+        check_thread("add_reader");
     readers_.add(*this, fd, std::move(callback));
 }
 inline bool event_loop::remove_reader(int fd) noexcept { return readers_.remove(fd); }
 inline void event_loop::add_writer(int fd, std::function<void()> callback) {
     if (closed_) throw std::runtime_error("Event loop is closed");
-    if (debug_) [[unlikely]] check_thread("add_writer");
+    if (debug_) [[unlikely]]
+        check_thread("add_writer");
     writers_.add(*this, fd, std::move(callback));
 }
 inline bool event_loop::remove_writer(int fd) noexcept { return writers_.remove(fd); }
 
-} // namespace corio
+}  // namespace corio
 
 // Everything that needs the whole loop: its nodes' members, the other layers' way in, and
 // debug mode's reports.

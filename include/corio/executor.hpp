@@ -34,7 +34,8 @@ namespace detail {
 /// Workers block every signal, so that signals meant for the loop (signalfd) reach it.
 class thread_pool final : public loop_service {
 public:
-    explicit thread_pool(std::size_t max_workers) : max_workers_(std::max<std::size_t>(1, max_workers)) {}
+    explicit thread_pool(std::size_t max_workers)
+        : max_workers_(std::max<std::size_t>(1, max_workers)) {}
     ~thread_pool() override { shutdown(); }
 
     /// asyncio's default: min(32, cores + 4).
@@ -181,7 +182,7 @@ struct executor_job {
     std::exception_ptr error;
 };
 
-} // namespace detail
+}  // namespace detail
 
 template <class F>
 future<std::invoke_result_t<std::decay_t<F>&>> event_loop::run_in_executor(F&& fn) {
@@ -222,4 +223,4 @@ template <class F, class... Args>
         });
 }
 
-} // namespace corio
+}  // namespace corio

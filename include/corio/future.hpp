@@ -2,10 +2,10 @@
 /// \file
 /// `corio::future<T>`: a result that some callback or other task will set (asyncio's `Future`).
 
-#include "corio/impl/future_state.hpp"
 #include "corio/detail/state_handle.hpp"
-#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
+#include "corio/impl/future_state.hpp"
+#include "corio/impl/task_state.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -68,7 +68,9 @@ public:
     }
 
     /// Sets the exception and wakes the waiters; `invalid_state_error` if already done.
-    void set_exception(std::exception_ptr error) { this->checked().set_exception(std::move(error)); }
+    void set_exception(std::exception_ptr error) {
+        this->checked().set_exception(std::move(error));
+    }
 
     /// Calls `fn(const future<T>&)` through `call_soon` once the future is done (at once, if it
     /// already is).
@@ -108,11 +110,12 @@ private:
 template <class T>
 future<T> event_loop::create_future() {
     if (closed_) throw std::runtime_error("Event loop is closed");
-    if (debug_) [[unlikely]] check_thread("create_future");
+    if (debug_) [[unlikely]]
+        check_thread("create_future");
     auto* state = new detail::future_state<T>(*this);
     future<T> handle(state);
     state->release();  // the handle holds the only reference
     return handle;
 }
 
-} // namespace corio
+}  // namespace corio

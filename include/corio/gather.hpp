@@ -2,10 +2,10 @@
 /// \file
 /// `corio::gather`: run awaitables concurrently and collect their results (asyncio's `gather`).
 
-#include "corio/impl/awaitable.hpp"
-#include "corio/impl/future_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/awaitable.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/outcome.hpp"
 
 #include <cstddef>
@@ -46,10 +46,10 @@ struct orphaned_child : listener, recycled<> {
 };
 
 /// The state of a gather: a future that listens to each of its children. `Derived` decides how
-/// the children are held and collects their results: `collect(slot, notified)` when a child succeeds (or ends
-/// at all, for `return_exceptions`), `let_go(slot, notified)` when one ends while the gather is
-/// done or ends it with its exception; `notified` says whether the child is telling its
-/// listeners (a child done before the gather saw it is not).
+/// the children are held and collects their results: `collect(slot, notified)` when a child
+/// succeeds (or ends at all, for `return_exceptions`), `let_go(slot, notified)` when one ends while
+/// the gather is done or ends it with its exception; `notified` says whether the child is telling
+/// its listeners (a child done before the gather saw it is not).
 template <class R, class Derived>
 class gather_state : public future_state<R> {
 public:
@@ -59,8 +59,7 @@ public:
     gather_state& operator=(const gather_state&) = delete;
 
     [[nodiscard]] const char* kind() const noexcept override { return "gather"; }
-    void for_each_awaited(
-        const std::function<void(const future_state_base&)>& fn) const override {
+    void for_each_awaited(const std::function<void(const future_state_base&)>& fn) const override {
         for (const child_slot& slot : slots_) {
             if (slot.state != nullptr && !slot.state->done()) fn(*slot.state);
         }
@@ -217,9 +216,8 @@ gathered_t<ReturnExceptions, H> gathered(future_state_base& child) {
 /// A gather of a fixed list of children (`gather(a, b, c)`): their handles in a tuple, and the
 /// results taken from them at the end.
 template <bool ReturnExceptions, class... H>
-class gather_tuple_state final
-    : public gather_state<std::tuple<gathered_t<ReturnExceptions, H>...>,
-                          gather_tuple_state<ReturnExceptions, H...>> {
+class gather_tuple_state final : public gather_state<std::tuple<gathered_t<ReturnExceptions, H>...>,
+                                                     gather_tuple_state<ReturnExceptions, H...>> {
     using result_type = std::tuple<gathered_t<ReturnExceptions, H>...>;
     using base = gather_state<result_type, gather_tuple_state>;
     friend base;
@@ -259,9 +257,8 @@ using gathered_vector_t =
 /// is taken as soon as it ends, and a task is let go of at once, while it is still in the cache
 /// (a million finished tasks are not kept for a second pass).
 template <bool ReturnExceptions, class H>
-class gather_range_state final
-    : public gather_state<gathered_vector_t<ReturnExceptions, H>,
-                          gather_range_state<ReturnExceptions, H>> {
+class gather_range_state final : public gather_state<gathered_vector_t<ReturnExceptions, H>,
+                                                     gather_range_state<ReturnExceptions, H>> {
     using result_type = gathered_vector_t<ReturnExceptions, H>;
     using base = gather_state<result_type, gather_range_state>;
     using child_slot = typename base::child_slot;
@@ -389,7 +386,7 @@ template <class R>
 concept awaitable_range =
     std::ranges::input_range<R> && awaitable_arg<std::ranges::range_value_t<R>>;
 
-} // namespace detail
+}  // namespace detail
 
 /// Runs the awaitables concurrently and returns a future of all their results, in argument
 /// order (`std::monostate` for `void`).
@@ -425,4 +422,4 @@ template <detail::awaitable_range R>
     return detail::gather_range<true>(std::forward<R>(awaitables));
 }
 
-} // namespace corio
+}  // namespace corio

@@ -73,4 +73,4 @@ private:
     std::exception_ptr error_;
 };
 
-} // namespace corio
+}  // namespace corio

@@ -3,8 +3,8 @@
 /// `corio::run`: the entry point (asyncio's `run`), and `new_event_loop` with its choice of
 /// backend.
 
-#include "corio/debug/call_graph.hpp"
 #include "corio/coro.hpp"
+#include "corio/debug/call_graph.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/reactor/epoll.hpp"
 #include "corio/reactor/uring.hpp"
@@ -80,19 +80,15 @@ inline std::unique_ptr<event_loop> make_uring_loop() {
                             "corio was built without io_uring support");
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// A new event loop on the backend `options.backend` asks for (not running, not current).
 /// An explicitly requested backend that the kernel refuses throws `std::system_error`.
 [[nodiscard]] inline std::unique_ptr<event_loop> new_event_loop(const run_options& options = {}) {
     std::unique_ptr<event_loop> loop;
     switch (detail::backend_from_environment(options.backend)) {
-    case backend::io_uring:
-        loop = detail::make_uring_loop();
-        break;
-    case backend::epoll:
-        loop = std::make_unique<basic_event_loop<epoll_reactor>>();
-        break;
+    case backend::io_uring: loop = detail::make_uring_loop(); break;
+    case backend::epoll: loop = std::make_unique<basic_event_loop<epoll_reactor>>(); break;
     case backend::automatic:
         if constexpr (config::has_uring) {
             try {
@@ -133,15 +129,15 @@ inline void cancel_remaining_tasks(event_loop& loop) {
         loop.run_until_complete(gather_all(remaining));
         for (auto& t : remaining) {
             if (t.done() && !t.cancelled() && t.exception()) {
-                loop.call_exception_handler(exception_context{
-                    "unhandled exception during corio::run() shutdown", t.exception(),
-                    t.get_name()});
+                loop.call_exception_handler(
+                    exception_context{"unhandled exception during corio::run() shutdown",
+                                      t.exception(), t.get_name()});
             }
         }
     }
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Runs `main` as a task on a new event loop and returns its result, or rethrows its exception
 /// (asyncio's `run`). On the way out, tasks still pending are cancelled and allowed to finish,
@@ -169,7 +165,7 @@ inline void dump_tasks_on_signal(event_loop& loop, int signo) {
     });
 }
 
-} // namespace detail
+}  // namespace detail
 
 template <class T>
 T run(coro<T> main, const run_options& options = {}) {
@@ -195,4 +191,4 @@ T run(coro<T> main, const run_options& options = {}) {
     return loop->run_until_complete(std::move(main_task));
 }
 
-} // namespace corio
+}  // namespace corio

@@ -3,9 +3,9 @@
 /// `corio::shield`: protect an awaitable from the cancellation of its awaiter (asyncio's
 /// `shield`).
 
-#include "corio/impl/awaitable.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/awaitable.hpp"
 #include "corio/task.hpp"
 
 #include <type_traits>
@@ -49,4 +49,4 @@ template <detail::awaitable_arg A>
     return outer;
 }
 
-} // namespace corio
+}  // namespace corio

@@ -2,13 +2,13 @@
 /// \file
 /// `corio::sleep`: suspend the current task for a while (asyncio's `sleep`).
 
-#include "corio/impl/task_state.hpp"
 #include "corio/detail/timer_heap.hpp"
 #include "corio/event_loop.hpp"
+#include "corio/impl/task_state.hpp"
 
 #include <chrono>
-#include <cstdio>
 #include <coroutine>
+#include <cstdio>
 #include <string>
 
 namespace corio {
@@ -79,9 +79,10 @@ private:
         const auto* self = static_cast<const sleep_awaiter*>(wait);
         const event_loop& loop = self->task_->loop();
         // A timer that fired (or was withdrawn) is due now: the task is about to run.
-        const auto left = self->queued() ? std::chrono::duration<double>(
-                                               loop_access::timer_deadline(loop, self) - loop.time())
-                                         : std::chrono::duration<double>::zero();
+        const auto left = self->queued()
+                              ? std::chrono::duration<double>(
+                                    loop_access::timer_deadline(loop, self) - loop.time())
+                              : std::chrono::duration<double>::zero();
         char text[64];
         std::snprintf(text, sizeof text, "corio::sleep, due in %.3f s", left.count());
         description.what = text;
@@ -93,7 +94,7 @@ private:
     };
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// Suspends the current task for `delay` (at least; timers never fire early). `sleep(0s)`
 /// yields to the loop once, letting every other ready task run.
@@ -105,8 +106,9 @@ template <class Rep, class Period>
     // Longer than any program waits, and far from overflowing the clock.
     constexpr std::chrono::hours forever{24 * 365 * 100};
     if (delay > forever) return detail::sleep_awaiter(forever);
-    if (delay <= decltype(delay)::zero()) return detail::sleep_awaiter(detail::loop_clock::duration::zero());
+    if (delay <= decltype(delay)::zero())
+        return detail::sleep_awaiter(detail::loop_clock::duration::zero());
     return detail::sleep_awaiter(std::chrono::ceil<detail::loop_clock::duration>(delay));
 }
 
-} // namespace corio
+}  // namespace corio

@@ -3,12 +3,12 @@
 /// `corio::task<T>`: a coroutine scheduled to run on its own (asyncio's `Task`), with
 /// `create_task`, `current_task` and `all_tasks`.
 
-#include "corio/impl/call_graph_writer.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/state_handle.hpp"
-#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/call_graph_writer.hpp"
+#include "corio/impl/task_state.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -106,8 +106,8 @@ public:
             return detail::future_awaiter<T, detail::task_state_base, detail::result_mode::none>(
                 checked());
         } else {
-            return detail::future_awaiter<T, detail::task_state<T>,
-                                          detail::result_mode::reference>(typed(checked()));
+            return detail::future_awaiter<T, detail::task_state<T>, detail::result_mode::reference>(
+                typed(checked()));
         }
     }
     auto operator co_await() && {
@@ -135,13 +135,15 @@ private:
 
 template <class T>
 task<T> event_loop::create_task(coro<T> body, detail::site_record where) {
-    if (closed_ || !body) [[unlikely]] refuse_task();
+    if (closed_ || !body) [[unlikely]]
+        refuse_task();
     return start_task(body, new detail::task_state<T>(*this), where);
 }
 
 template <class T>
 task<T> event_loop::create_task(coro<T> body, std::string name, detail::site_record where) {
-    if (closed_ || !body) [[unlikely]] refuse_task();
+    if (closed_ || !body) [[unlikely]]
+        refuse_task();
     auto* state = name.empty() ? new detail::task_state<T>(*this)
                                : new detail::task_state<T>(*this, std::move(name));
     return start_task(body, state, where);
@@ -173,9 +175,8 @@ T event_loop::run_until_complete(task<T> t) {
         throw std::invalid_argument("run_until_complete: the task belongs to another loop");
     }
     if (!t.done()) {
-        const callback_id id = t.add_done_callback([](const task<T>& done) {
-            done.get_loop().stop();
-        });
+        const callback_id id =
+            t.add_done_callback([](const task<T>& done) { done.get_loop().stop(); });
         try {
             run_forever();
         } catch (...) {
@@ -212,7 +213,7 @@ template <class T>
 std::ostream& operator<<(std::ostream& out, const task<T>& t) {
     auto* state = detail::handle_access::state(t);
     if (state == nullptr) return out << "<task empty>";
-    const char* status = state->status() == detail::future_status::pending    ? "pending"
+    const char* status = state->status() == detail::future_status::pending     ? "pending"
                          : state->status() == detail::future_status::cancelled ? "cancelled"
                                                                                : "finished";
     return out << "<task " << status << " name='" << state->name() << "'>";
@@ -221,8 +222,8 @@ std::ostream& operator<<(std::ostream& out, const task<T>& t) {
 /// Wraps `body` in a task on the running loop and schedules it (asyncio's `create_task`).
 /// Throws `std::runtime_error` when no loop runs in this thread.
 template <class T>
-[[gnu::always_inline]] inline task<T> create_task(
-    coro<T> body, detail::site_record where = detail::site_record::current()) {
+[[gnu::always_inline]] inline task<T>
+create_task(coro<T> body, detail::site_record where = detail::site_record::current()) {
     return get_running_loop().create_task(std::move(body), where);
 }
 template <class T>
@@ -248,7 +249,7 @@ task<T> create_task(coro<T> body, std::string name,
     return tasks;
 }
 
-} // namespace corio
+}  // namespace corio
 
 /// Tasks hash by identity, so that they can be kept in unordered sets (asyncio's sets of tasks).
 template <class T>

@@ -3,10 +3,10 @@
 /// `corio::task_group`: structured concurrency (asyncio's `TaskGroup`).
 
 #include "corio/coro.hpp"
-#include "corio/impl/future_state.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/future_state.hpp"
 #include "corio/task.hpp"
 
 #include <cstddef>
@@ -181,4 +181,4 @@ private:
     bool joined_ = false;
 };
 
-} // namespace corio
+}  // namespace corio

@@ -3,9 +3,9 @@
 /// `corio::wait_for`: await something for at most a given time (asyncio's `wait_for`).
 
 #include "corio/coro.hpp"
-#include "corio/impl/awaitable.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
+#include "corio/impl/awaitable.hpp"
 #include "corio/task.hpp"
 
 #include <chrono>
@@ -78,7 +78,7 @@ coro<awaited_value_t<A>> wait_for_impl(A awaitable, event_loop::duration timeout
     if (expired) self.uncancel();
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Awaits `awaitable` (a coro, task or future) for at most `timeout` and returns its result.
 ///
@@ -87,11 +87,11 @@ coro<awaited_value_t<A>> wait_for_impl(A awaitable, event_loop::duration timeout
 /// A coro runs inline in the calling task; a task or future is awaited. Cancelling the caller
 /// cancels the awaitable too, with `cancelled_error` as usual.
 template <detail::awaitable_arg A, class Rep, class Period>
-[[nodiscard]] coro<detail::awaited_value_t<A>> wait_for(A&& awaitable,
-                                                       std::chrono::duration<Rep, Period> timeout) {
+[[nodiscard]] coro<detail::awaited_value_t<A>>
+wait_for(A&& awaitable, std::chrono::duration<Rep, Period> timeout) {
     return detail::wait_for_impl<std::remove_cvref_t<A>>(
         std::remove_cvref_t<A>(std::forward<A>(awaitable)),
         std::chrono::ceil<event_loop::duration>(timeout));
 }
 
-} // namespace corio
+}  // namespace corio

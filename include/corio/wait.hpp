@@ -3,10 +3,10 @@
 /// `corio::wait`: wait for a set of tasks until a condition holds (asyncio's `wait`).
 
 #include "corio/coro.hpp"
-#include "corio/impl/awaitable.hpp"
-#include "corio/impl/future_state.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/awaitable.hpp"
+#include "corio/impl/future_state.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -80,12 +80,10 @@ private:
 
     [[nodiscard]] bool ends_wait(future_state_base& state) const {
         switch (when_) {
-        case return_when::first_completed:
-            return true;
+        case return_when::first_completed: return true;
         case return_when::first_exception:
             return !state.cancelled() && state.outcome_exception() != nullptr;
-        case return_when::all_completed:
-            return false;
+        case return_when::all_completed: return false;
         }
         return false;
     }
@@ -144,7 +142,7 @@ auto to_handles(R&& range) {
     return handles;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Waits until `when` holds for the tasks or futures in `tasks` and returns them split into
 /// `done` and `pending`, each in input order.
@@ -169,4 +167,4 @@ template <detail::wait_range R, class Rep, class Period>
     return wait(std::forward<R>(tasks), return_when::all_completed, timeout);
 }
 
-} // namespace corio
+}  // namespace corio

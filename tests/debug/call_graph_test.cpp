@@ -5,17 +5,17 @@
 #include <corio/debug/call_graph.hpp>
 
 #include "support/catch.hpp"
-#include "support/debug_helpers.hpp"
 #include "support/deadline.hpp"
+#include "support/debug_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/event_loop.hpp>
 #include <corio/future.hpp>
 #include <corio/gather.hpp>
-#include <corio/sync/queue.hpp>
+#include <corio/net/sock.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
-#include <corio/net/sock.hpp>
+#include <corio/sync/queue.hpp>
 #include <corio/task.hpp>
 
 #include <chrono>
@@ -142,17 +142,16 @@ TEST_CASE("call graph: a known program shows each task, each await and who await
     CHECK(has_block(dump, {"* task 'Task-1'", "    is running"}));
 
     // Three nested awaits, outermost first, down to the innermost wait.
-    CHECK(has_block(dump, {"* task 'outer'", at(1, lines.outer, "outer"),
-                           at(1, lines.middle, "middle"), at(1, lines.inner, "inner"),
-                           "    waits in corio::sleep, due in 3600.000 s"}));
+    CHECK(has_block(dump,
+                    {"* task 'outer'", at(1, lines.outer, "outer"), at(1, lines.middle, "middle"),
+                     at(1, lines.inner, "inner"), "    waits in corio::sleep, due in 3600.000 s"}));
 
     // A gather of two children: the children are shown under the task that awaits them.
-    CHECK(has_block(dump, {"* task 'parent'", at(1, lines.gather, "parent"),
-                           "    awaits gather of 2 pending", "    * task 'child-a'",
-                           at(2, lines.child, "child"),
-                           "        waits in corio::sleep, due in 7200.000 s",
-                           "    * task 'child-b'", at(2, lines.child, "child"),
-                           "        waits in corio::sleep, due in 10800.000 s"}));
+    CHECK(has_block(
+        dump, {"* task 'parent'", at(1, lines.gather, "parent"), "    awaits gather of 2 pending",
+               "    * task 'child-a'", at(2, lines.child, "child"),
+               "        waits in corio::sleep, due in 7200.000 s", "    * task 'child-b'",
+               at(2, lines.child, "child"), "        waits in corio::sleep, due in 10800.000 s"}));
     // ...and only there, not again at the top level.
     CHECK(!contains(dump, "\n* task 'child-a'"));
     CHECK(!contains(dump, "\n* task 'child-b'"));
@@ -200,12 +199,12 @@ TEST_CASE("call graph: what each task waits for", "[debug][call_graph]") {
                                at(2, lines.child, "child"),
                                "        waits in corio::sleep, due in 14400.000 s"}));
         CHECK(!contains(dump, "\n* task 'target'"));
-        CHECK(has_block(dump, {"* task 'future-waiter'",
-                               at(1, lines.future_waiter, "future_waiter"),
-                               "    awaits a future"}));
+        CHECK(
+            has_block(dump, {"* task 'future-waiter'", at(1, lines.future_waiter, "future_waiter"),
+                             "    awaits a future"}));
         // sleep(0) leaves nothing to withdraw: the task is simply in the ready queue.
-        CHECK(has_block(dump, {"* task 'yielder'", at(1, lines.yielder, "yielder"),
-                               "    is ready to run"}));
+        CHECK(has_block(
+            dump, {"* task 'yielder'", at(1, lines.yielder, "yielder"), "    is ready to run"}));
         // A task not started yet has no await chain; in debug mode, where it was created.
         if (debug) {
             CHECK(has_block(dump, {"* task 'fresh'",
@@ -254,7 +253,7 @@ corio::coro<> foreign_wait_program(std::string& dump) {
     co_await t;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("call graph: a task waiting in another library's awaiter shows its body only",
           "[debug][call_graph]") {
@@ -319,12 +318,14 @@ corio::coro<> signalled_main(int ready_fd, int control_fd) {
     corio::task<> reader = corio::create_task(reader_task(control_fd), "reader");
     corio::task<> idler = corio::create_task(idle_forever(), "idler");
     co_await corio::sleep(0s);
-    signal_lines.main = __LINE__ + 6;
-    const std::string hello = std::to_string(signal_lines.main) + ' ' +
-                              std::to_string(signal_lines.reader) + ' ' +
-                              std::to_string(signal_lines.read) + ' ' +
-                              std::to_string(signal_lines.idle) + '\n';
-    if (::write(ready_fd, hello.data(), hello.size()) < 0) throw std::runtime_error("write");
+    const auto announce_lines = [ready_fd] {
+        const std::string hello =
+            std::to_string(signal_lines.main) + ' ' + std::to_string(signal_lines.reader) + ' ' +
+            std::to_string(signal_lines.read) + ' ' + std::to_string(signal_lines.idle) + '\n';
+        if (::write(ready_fd, hello.data(), hello.size()) < 0) throw std::runtime_error("write");
+    };
+    signal_lines.main = __LINE__ + 2;
+    announce_lines();
     co_await reader;
 }
 
@@ -335,8 +336,7 @@ TEST_CASE("dump_on_signal: SIGUSR1 makes a running program print its call graph 
     fd_pair err, ready, control;
     REQUIRE(::pipe2(err.fds, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(ready.fds, O_CLOEXEC) == 0);
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, control.fds) ==
-            0);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, control.fds) == 0);
     const int child_control = control.fds[1];
 
     child_process child([&] {
@@ -379,4 +379,4 @@ TEST_CASE("dump_on_signal: SIGUSR1 makes a running program print its call graph 
                            "    waits in corio::sleep, due in *"}));
 }
 
-} // namespace
+}  // namespace

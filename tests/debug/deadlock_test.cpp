@@ -11,17 +11,17 @@
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
-#include <corio/sync/event.hpp>
 #include <corio/executor.hpp>
 #include <corio/future.hpp>
 #include <corio/gather.hpp>
-#include <corio/sync/lock.hpp>
-#include <corio/system/process.hpp>
-#include <corio/sync/queue.hpp>
-#include <corio/run.hpp>
-#include <corio/system/signals.hpp>
-#include <corio/sleep.hpp>
 #include <corio/net/sock.hpp>
+#include <corio/run.hpp>
+#include <corio/sleep.hpp>
+#include <corio/sync/event.hpp>
+#include <corio/sync/lock.hpp>
+#include <corio/sync/queue.hpp>
+#include <corio/system/process.hpp>
+#include <corio/system/signals.hpp>
 #include <corio/task.hpp>
 
 #include <chrono>
@@ -149,11 +149,10 @@ TEST_CASE("deadlock: two tasks waiting on each other's future end run with deadl
     CHECK(contains(report, "  task 'alice' awaits a future\n"));
     CHECK(contains(report, "  task 'bob' awaits a future\n"));
     // The call graph, with where each waits.
-    CHECK(has_block(report, {"    * task 'alice'", at(2, deadlock_lines.wait_other,
-                                                         "wait_then_set"),
-                             "        awaits a future"}));
-    CHECK(has_block(report, {"    * task 'bob'", at(2, deadlock_lines.wait_other,
-                                                       "wait_then_set"),
+    CHECK(
+        has_block(report, {"    * task 'alice'", at(2, deadlock_lines.wait_other, "wait_then_set"),
+                           "        awaits a future"}));
+    CHECK(has_block(report, {"    * task 'bob'", at(2, deadlock_lines.wait_other, "wait_then_set"),
                              "        awaits a future"}));
 }
 
@@ -186,9 +185,7 @@ corio::coro<> hold_lock_then_wait(corio::lock& lock, corio::event& event) {
     auto held = co_await lock.scoped();
     co_await event.wait();
 }
-corio::coro<> wait_on_lock(corio::lock& lock) {
-    auto held = co_await lock.scoped();
-}
+corio::coro<> wait_on_lock(corio::lock& lock) { auto held = co_await lock.scoped(); }
 
 corio::coro<> nobody_fills_the_queue() {
     corio::queue<int> queue;
@@ -412,7 +409,8 @@ TEST_CASE("deadlock: a dropped child process reaped in the background does not h
     CORIO_REQUIRE_BACKEND();
     pid_t child_pid = 0;
     const corio_test::stopwatch watch;
-    const std::string report = deadlock_report(waits_beside_a_dropped_child(child_pid), detecting());
+    const std::string report =
+        deadlock_report(waits_beside_a_dropped_child(child_pid), detecting());
     INFO(report);
     CHECK(watch.elapsed() < 5s);  // at once, not by the stall guard
     CHECK(report.starts_with("deadlock: "));
@@ -525,4 +523,4 @@ TEST_CASE("deadlock: two tasks awaiting each other (a cycle in the call graph)",
     CHECK(contains(report, "* task 'a' (shown above)"));
 }
 
-} // namespace
+}  // namespace

@@ -6,8 +6,8 @@
 #include <corio/event_loop.hpp>
 
 #include "support/catch.hpp"
-#include "support/debug_helpers.hpp"
 #include "support/deadline.hpp"
+#include "support/debug_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/future.hpp>
@@ -110,9 +110,9 @@ corio::coro<> threshold_program(corio_test::exception_log& log, bool expect_debu
     corio::event_loop& loop = corio::get_running_loop();
     log.install(loop);
     if (loop.get_debug() != expect_debug) throw std::logic_error("debug mode not as asked");
-    CHECK(loop.slow_callback_duration() == std::chrono::milliseconds(100));
+    CHECK(loop.get_slow_callback_duration() == std::chrono::milliseconds(100));
     loop.set_slow_callback_duration(10ms);
-    CHECK(loop.slow_callback_duration() == std::chrono::milliseconds(10));
+    CHECK(loop.get_slow_callback_duration() == std::chrono::milliseconds(10));
     loop.call_soon([] { std::this_thread::sleep_for(30ms); });
     co_await corio::sleep(0s);
     co_await corio::sleep(0s);
@@ -166,9 +166,9 @@ TEST_CASE("debug mode: an exception never retrieved is reported with the task's 
         CHECK(context.task_name == "doomed");
         CHECK(corio_test::what_of(context.exception) == "boom");
         if (debug) {
-            CHECK(context.message == std::string("Task exception was never retrieved (created at ") +
-                                         __FILE__ + ':' + std::to_string(debug_lines.doomed) +
-                                         ')');
+            CHECK(context.message ==
+                  std::string("Task exception was never retrieved (created at ") + __FILE__ + ':' +
+                      std::to_string(debug_lines.doomed) + ')');
         } else {
             // Outside debug mode the creation site is not kept.
             CHECK(context.message == "Task exception was never retrieved");
@@ -210,7 +210,7 @@ corio::coro<> never_awaited_program(corio_test::exception_log& log) {
     {
         corio::coro<int> dropped = never_run();  // made, never awaited
     }
-    const int awaited = co_await never_run();  // awaited: not reported
+    const int awaited = co_await never_run();              // awaited: not reported
     corio::task<int> t = corio::create_task(never_run());  // a task's body: not reported
     const int from_task = co_await t;
     if (awaited + from_task != 2) throw std::logic_error("never_run returns 1");
@@ -287,8 +287,7 @@ TEST_CASE("debug mode: loop methods called from another thread are refused",
     options.debug = true;
     corio::run(wrong_thread_program(errors, threadsafe_ran), options);
     REQUIRE(errors.size() == 5);
-    const char* const names[] = {"call_soon", "call_at", "call_at", "create_task",
-                                 "create_future"};
+    const char* const names[] = {"call_soon", "call_at", "call_at", "create_task", "create_future"};
     for (std::size_t i = 0; i < errors.size(); ++i) {
         INFO(errors[i]);
         CHECK(errors[i] == std::string("Non-thread-safe operation ") + names[i] +
@@ -326,4 +325,4 @@ TEST_CASE("debug mode: CORIO_DEBUG=1 turns it on, and it turns deadlock detectio
     }
 }
 
-} // namespace
+}  // namespace

@@ -46,7 +46,7 @@ corio::coro<> sleep_and_record(std::string name, corio::event_loop::duration del
 
 corio::coro<> virtual_wait_for_program(events& log) {
     corio::event_loop& loop = corio::get_running_loop();
-    if (!loop.virtual_time()) throw std::logic_error("not on virtual time");
+    if (!loop.get_virtual_time()) throw std::logic_error("not on virtual time");
     const auto start = loop.time();
 
     // Within the hour: the result, 59 minutes later.
@@ -183,10 +183,16 @@ TEST_CASE("virtual time: advance(d) moves the clock and fires the timers due",
     // A timer fires at the virtual time advance() moved to, and its task runs before advance()
     // returns.
     const events expected = {
-        {"advanced to 3 s", 3s}, {"5 s", 5s},  {"advanced to 5 s", 5s},
-        {"7 s", 7s},             {"advanced to 7 s", 7s},
-        {"8 s", 10s},            {"9 s", 10s}, {"advanced to 10 s", 10s},
-        {"advanced 0 s", 10s},   {"refused -1 s", 10s},
+        {"advanced to 3 s", 3s},
+        {"5 s", 5s},
+        {"advanced to 5 s", 5s},
+        {"7 s", 7s},
+        {"advanced to 7 s", 7s},
+        {"8 s", 10s},
+        {"9 s", 10s},
+        {"advanced to 10 s", 10s},
+        {"advanced 0 s", 10s},
+        {"refused -1 s", 10s},
     };
     INFO(log.size() << " events");
     for (std::size_t i = 0; i < std::min(log.size(), expected.size()); ++i) {
@@ -216,7 +222,7 @@ TEST_CASE("virtual time: switching it on and off, and advance on a real clock",
     corio::run_options options;
     options.virtual_time = true;
     auto loop = corio::new_event_loop(options);
-    CHECK(loop->virtual_time());
+    CHECK(loop->get_virtual_time());
     // The virtual clock stands still outside the loop too.
     const auto t0 = loop->time();
     std::this_thread::sleep_for(2ms);
@@ -240,9 +246,9 @@ TEST_CASE("virtual time: switching it on and off, and advance on a real clock",
     }(refused_running));
     CHECK(refused_running);
     loop->set_virtual_time(false);
-    CHECK_FALSE(loop->virtual_time());
+    CHECK_FALSE(loop->get_virtual_time());
     CHECK_THROWS_AS(loop->advance_time(1s), std::logic_error);
     loop->close();
 }
 
-} // namespace
+}  // namespace

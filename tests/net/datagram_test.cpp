@@ -10,9 +10,9 @@
 #include <corio/errors.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
+#include <corio/system/unique_fd.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -55,7 +55,7 @@ TEST_CASE("datagram: send_to / recv_from between two endpoints", "[datagram]") {
         corio::datagram_endpoint b = co_await corio::open_datagram_endpoint("127.0.0.1", 0);
         const corio::socket_address a_address = a.local_address();
         CHECK(a_address.port() != 0);
-        CHECK(a.remote_address().size() == 0); // not connected
+        CHECK(a.remote_address().size() == 0);  // not connected
 
         co_await b.send_to("ping", a_address);
         const corio::datagram got = co_await corio::wait_for(a.recv_from(), 2s);
@@ -117,7 +117,7 @@ TEST_CASE("datagram: recv_from truncates a datagram longer than max_size", "[dat
         const corio::datagram cut = co_await corio::wait_for(a.recv_from(10), 2s);
         CHECK(cut.data == std::string(10, 't'));
         const corio::datagram next = co_await corio::wait_for(a.recv_from(10), 2s);
-        CHECK(next.data == "next"); // the rest of the long one is gone, as with recvfrom
+        CHECK(next.data == "next");  // the rest of the long one is gone, as with recvfrom
     }());
 }
 
@@ -259,8 +259,8 @@ TEST_CASE("datagram: the loop closing with a receive in flight leaks nothing",
         }(kept));
         co_await corio::sleep(5ms);
     }(kept));
-    CHECK(kept.native_handle() >= 0); // still open: only close() or the last handle closes it
+    CHECK(kept.native_handle() >= 0);  // still open: only close() or the last handle closes it
     kept = corio::datagram_endpoint();
 }
 
-} // namespace
+}  // namespace

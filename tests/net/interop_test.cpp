@@ -13,9 +13,9 @@
 #include <corio/errors.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
+#include <corio/system/unique_fd.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -43,9 +43,7 @@ namespace {
 // The system interpreter, explicitly: not whatever `python3` a PATH or a pyenv shim finds.
 constexpr const char* python_path = "/usr/bin/python3";
 
-bool have_python() {
-    return ::access(python_path, X_OK) == 0;
-}
+bool have_python() { return ::access(python_path, X_OK) == 0; }
 
 #define REQUIRE_PYTHON()                                                                           \
     do {                                                                                           \
@@ -82,7 +80,7 @@ public:
         const int rc = ::posix_spawn(&pid_, python_path, &actions, nullptr, argv.data(), environ);
         ::posix_spawn_file_actions_destroy(&actions);
         if (rc != 0) throw std::system_error(rc, std::system_category(), "posix_spawn");
-        theirs.reset(); // the child has its copy
+        theirs.reset();  // the child has its copy
         stdout_fd_ = std::move(ours);
     }
     python_child(const python_child&) = delete;
@@ -282,7 +280,7 @@ corio::coro<> reverse_frames(corio::stream_reader reader, corio::stream_writer w
         try {
             header = co_await reader.readexactly(4);
         } catch (const corio::incomplete_read_error& e) {
-            if (!e.partial().empty()) throw; // a frame cut in its header
+            if (!e.partial().empty()) throw;  // a frame cut in its header
             break;
         }
         std::string payload = co_await reader.readexactly(frame_length(header));
@@ -411,4 +409,4 @@ TEST_CASE("interop: corio client, Python asyncio server, length-framed", "[inter
     }());
 }
 
-} // namespace
+}  // namespace

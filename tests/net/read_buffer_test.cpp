@@ -28,7 +28,7 @@ std::size_t receive(read_buffer& buffer, std::string_view bytes, std::size_t roo
     return n;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("read_buffer: starts empty and allocates on the first reserve", "[read_buffer]") {
     read_buffer buffer;
@@ -92,8 +92,7 @@ TEST_CASE("read_buffer: unread puts bytes back in front", "[read_buffer]") {
     }
 }
 
-TEST_CASE("read_buffer: reserve slides the unread bytes forward before it grows",
-          "[read_buffer]") {
+TEST_CASE("read_buffer: reserve slides the unread bytes forward before it grows", "[read_buffer]") {
     read_buffer buffer;
     const std::string full(read_buffer::initial_capacity, 'a');
     CHECK(receive(buffer, full) == full.size());

@@ -9,16 +9,16 @@
 #include "support/io_helpers.hpp"
 #include "support/test_helpers.hpp"
 
-#include <corio/net/connection.hpp>
 #include <corio/errors.hpp>
 #include <corio/gather.hpp>
+#include <corio/net/connection.hpp>
 #include <corio/net/resolve.hpp>
+#include <corio/net/stream.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
-#include <corio/net/stream.hpp>
+#include <corio/system/unique_fd.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,8 +39,8 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
-using corio_test::frame_leak_check;
 using corio_test::eventually;
+using corio_test::frame_leak_check;
 using corio_test::stopwatch;
 
 namespace {
@@ -135,7 +135,7 @@ TEST_CASE("server: echo over TCP; port 0 gives server.port(); TCP_NODELAY on bot
         CHECK(srv.connection_count() == 1);
         writer.write_eof();
         const std::string end = co_await corio::wait_for(reader.read(), 2s);
-        CHECK(end.empty()); // the handler closed its side
+        CHECK(end.empty());  // the handler closed its side
         srv.close();
         CHECK_FALSE(srv.is_serving());
         co_await corio::wait_for(srv.wait_closed(), 2s);
@@ -199,7 +199,7 @@ TEST_CASE("server: a handler's exception goes to the loop's exception handler; s
             "127.0.0.1", 0);
         const std::string boom =
             co_await corio::wait_for(ask("127.0.0.1", srv.port(), "boom\n"), 2s);
-        CHECK(boom.empty()); // the connection was closed without an answer
+        CHECK(boom.empty());  // the connection was closed without an answer
         const std::string fine =
             co_await corio::wait_for(ask("127.0.0.1", srv.port(), "fine\n"), 2s);
         CHECK(fine == "fine\n");
@@ -224,7 +224,7 @@ TEST_CASE("server: close() stops accepting and cancels the handlers; wait_closed
             [&](corio::stream_reader r, corio::stream_writer) -> corio::coro<> {
                 ++started;
                 try {
-                    (void)co_await r.readline(); // the clients never send one
+                    (void)co_await r.readline();  // the clients never send one
                 } catch (const corio::cancelled_error&) {
                     ++cancelled;
                     throw;
@@ -473,7 +473,7 @@ TEST_CASE("server: clients that connect and vanish (reset at once) do not stop t
             if (i % 2 == 0) (void)::send(fd.get(), "half a li", 9, MSG_NOSIGNAL);
             linger hard{1, 0};
             REQUIRE(::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
-            fd.reset(); // RST
+            fd.reset();  // RST
             if (i % 10 == 0) co_await corio::sleep(0s);
         }
         const std::string back =
@@ -490,9 +490,7 @@ TEST_CASE("server: clients that connect and vanish (reset at once) do not stop t
 // while every descriptor is taken: a false "invalid vptr" report, fatal with
 // -fno-sanitize-recover. So the descriptor-exhaustion case cannot run under UBSan.
 extern "C" void __ubsan_handle_dynamic_type_cache_miss(void*, void*, void*) __attribute__((weak));
-bool ubsan_vptr_checks() {
-    return &__ubsan_handle_dynamic_type_cache_miss != nullptr;
-}
+bool ubsan_vptr_checks() { return &__ubsan_handle_dynamic_type_cache_miss != nullptr; }
 
 // Lowers RLIMIT_NOFILE for the test and restores it.
 class fd_limit {
@@ -567,8 +565,8 @@ TEST_CASE("server: the accept loop survives EMFILE and serves the waiting client
             co_await corio::sleep(350ms);
             CHECK(srv.connection_count() == 0);
             CHECK(srv.is_serving());
-            filler.clear(); // descriptors free again
-        }                   // the limit is restored here
+            filler.clear();  // descriptors free again
+        }  // the limit is restored here
         for (std::size_t i = 0; i < clients.size(); ++i) {
             const std::string back = co_await corio::wait_for(clients[i].reader.readline(), 3s);
             CHECK(back == "client " + std::to_string(i) + "\n");
@@ -617,8 +615,8 @@ TEST_CASE("server: start_unix_server / open_unix_connection; the socket file is 
             CHECK(answers[static_cast<std::size_t>(i)] == "unix " + std::to_string(i) + "\n");
         srv.close();
         co_await srv.wait_closed();
-        struct stat st {};
-        CHECK(::stat(path.c_str(), &st) != 0); // removed
+        struct stat st{};
+        CHECK(::stat(path.c_str(), &st) != 0);  // removed
         int error = 0;
         try {
             (void)co_await corio::open_unix_connection(path);
@@ -668,4 +666,4 @@ TEST_CASE("server: a server whose handles were dropped keeps serving until the l
     }());
 }
 
-} // namespace
+}  // namespace

@@ -10,12 +10,12 @@
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
+#include <corio/net/socket_address.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
-#include <corio/net/socket_address.hpp>
+#include <corio/system/unique_fd.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -40,14 +40,14 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using corio_test::check_syscall;
+using corio_test::eventually;
 using corio_test::first_difference;
 using corio_test::frame_leak_check;
 using corio_test::random_bytes;
-using corio_test::check_syscall;
 using corio_test::socket_pair;
-using corio_test::unix_pair;
-using corio_test::eventually;
 using corio_test::stopwatch;
+using corio_test::unix_pair;
 
 namespace {
 
@@ -156,7 +156,8 @@ std::string recv_blocking(int fd, std::size_t max_bytes, int timeout_ms = 2000) 
 }
 
 void send_blocking(int fd, const std::string& data) {
-    REQUIRE(::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
+    REQUIRE(::send(fd, data.data(), data.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(data.size()));
 }
 
 bool is_nonblocking(int fd) { return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
@@ -215,14 +216,14 @@ TEST_CASE("sock: round trips of 1 B, 64 KiB, 1 MiB and 16 MiB with sock_sendall 
 
     frame_leak_check leaks;
     const std::string data = random_bytes(size, static_cast<std::uint32_t>(size));
-    const std::string received = corio::run([](transport t, const std::string& data,
-                                               bool into) -> corio::coro<std::string> {
-        socket_pair pair = co_await make_pair(t);
-        auto receiver = corio::create_task(receive_to_eof(pair.b.get(), into, 64 * 1024));
-        auto sender = corio::create_task(send_then_shutdown(pair.a.get(), data));
-        co_await sender;
-        co_return co_await std::move(receiver);
-    }(t, data, into));
+    const std::string received =
+        corio::run([](transport t, const std::string& data, bool into) -> corio::coro<std::string> {
+            socket_pair pair = co_await make_pair(t);
+            auto receiver = corio::create_task(receive_to_eof(pair.b.get(), into, 64 * 1024));
+            auto sender = corio::create_task(send_then_shutdown(pair.a.get(), data));
+            co_await sender;
+            co_return co_await std::move(receiver);
+        }(t, data, into));
     CHECK(received.size() == data.size());
     CHECK(first_difference(received, data) == -1);
 }
@@ -234,8 +235,7 @@ TEST_CASE("sock: both directions at once on one connection", "[sock]") {
     frame_leak_check leaks;
     const std::string there = random_bytes(4 << 20, 1);
     const std::string back = random_bytes(4 << 20, 2);
-    corio::run([](transport t, const std::string& there,
-                  const std::string& back) -> corio::coro<> {
+    corio::run([](transport t, const std::string& there, const std::string& back) -> corio::coro<> {
         socket_pair pair = co_await make_pair(t);
         auto a_sends = corio::create_task(send_then_shutdown(pair.a.get(), there));
         auto b_sends = corio::create_task(send_then_shutdown(pair.b.get(), back));
@@ -325,9 +325,9 @@ TEST_CASE("sock: a peer that resets the connection: recv throws ECONNRESET", "[s
         socket_pair pair = co_await tcp_pair();
         auto reset = [&pair] {
             const linger hard{1, 0};
-            check_syscall(
-                ::setsockopt(pair.a.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0,
-                "setsockopt(SO_LINGER)");
+            check_syscall(::setsockopt(pair.a.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) ==
+                              0,
+                          "setsockopt(SO_LINGER)");
             pair.a.reset();  // RST, not FIN
         };
         if (!blocked_before_reset) {
@@ -428,8 +428,8 @@ TEST_CASE("sock: data arriving as the recv is cancelled is never lost", "[sock][
             CHECK(blocked.cancelled());
             std::string rest;
             if (taken.size() < 7) {
-                rest = co_await corio::wait_for(receive_exactly(pair.b.get(), 7 - taken.size()),
-                                                2s);
+                rest =
+                    co_await corio::wait_for(receive_exactly(pair.b.get(), 7 - taken.size()), 2s);
             }
             CAPTURE(round, taken, rest);
             CHECK(taken + rest == "payload");
@@ -437,8 +437,7 @@ TEST_CASE("sock: data arriving as the recv is cancelled is never lost", "[sock][
     }(t));
 }
 
-TEST_CASE("sock: cancelling a task blocked in sock_accept loses no connection",
-          "[sock][cancel]") {
+TEST_CASE("sock: cancelling a task blocked in sock_accept loses no connection", "[sock][cancel]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     corio::run([]() -> corio::coro<> {
@@ -915,19 +914,16 @@ TEST_CASE("sock: close() with operations in flight withdraws them first; nothing
         loop->run_until_complete([](int fd, int listening, int full_fd,
                                     std::vector<corio::task<>>& blocked) -> corio::coro<> {
             auto& loop = corio::get_running_loop();
-            blocked.push_back(corio::create_task(
-                [](int fd) -> corio::coro<> {
-                    (void)co_await corio::get_running_loop().sock_recv(fd, 100);
-                }(fd)));
-            blocked.push_back(corio::create_task(
-                [](int fd) -> corio::coro<> {
-                    std::byte buffer[100];
-                    (void)co_await corio::get_running_loop().sock_recv_into(fd, buffer);
-                }(fd)));
-            blocked.push_back(corio::create_task(
-                [](int fd) -> corio::coro<> {
-                    (void)co_await corio::get_running_loop().sock_accept(fd);
-                }(listening)));
+            blocked.push_back(corio::create_task([](int fd) -> corio::coro<> {
+                (void)co_await corio::get_running_loop().sock_recv(fd, 100);
+            }(fd)));
+            blocked.push_back(corio::create_task([](int fd) -> corio::coro<> {
+                std::byte buffer[100];
+                (void)co_await corio::get_running_loop().sock_recv_into(fd, buffer);
+            }(fd)));
+            blocked.push_back(corio::create_task([](int fd) -> corio::coro<> {
+                (void)co_await corio::get_running_loop().sock_accept(fd);
+            }(listening)));
             blocked.push_back(
                 corio::create_task(loop.sock_sendall(full_fd, std::string(10'000, 's'))));
             co_await corio::sleep(10ms);
@@ -994,4 +990,4 @@ TEST_CASE("sock: remove_reader / remove_writer from inside the watch's own callb
     }(writer));
 }
 
-} // namespace
+}  // namespace

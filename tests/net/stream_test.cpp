@@ -13,9 +13,9 @@
 #include <corio/errors.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
+#include <corio/system/unique_fd.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
-#include <corio/system/unique_fd.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -41,14 +41,14 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
+using corio_test::check_syscall;
 using corio_test::first_difference;
 using corio_test::frame_leak_check;
 using corio_test::random_bytes;
-using corio_test::check_syscall;
 using fd_pair = corio_test::socket_pair;
-using corio_test::unix_pair;
 using corio_test::eventually;
 using corio_test::stopwatch;
+using corio_test::unix_pair;
 
 namespace {
 
@@ -81,12 +81,8 @@ fd_pair tcp_pair() {
 }
 
 enum class transport { unix_stream, tcp };
-const char* name_of(transport t) {
-    return t == transport::tcp ? "tcp" : "unix";
-}
-fd_pair make_pair(transport t) {
-    return t == transport::tcp ? tcp_pair() : unix_pair();
-}
+const char* name_of(transport t) { return t == transport::tcp ? "tcp" : "unix"; }
+fd_pair make_pair(transport t) { return t == transport::tcp ? tcp_pair() : unix_pair(); }
 
 fd_pair nonblocking_pipe() {
     int fds[2];
@@ -121,9 +117,7 @@ corio::coro<int> write_until_error(corio::stream_writer writer) {
     co_return 0;
 }
 
-corio::coro<std::string> read_all(corio::stream_reader reader) {
-    co_return co_await reader.read();
-}
+corio::coro<std::string> read_all(corio::stream_reader reader) { co_return co_await reader.read(); }
 
 // --- round trips and the read forms -------------------------------------------------------------
 
@@ -283,7 +277,7 @@ TEST_CASE("stream: readexactly at end of stream throws incomplete_read_error wit
         CHECK(partial == "12345");
         REQUIRE(expected.has_value());
         CHECK(*expected == wanted);
-        CHECK(ends.b.reader.at_eof()); // the partial bytes were consumed
+        CHECK(ends.b.reader.at_eof());  // the partial bytes were consumed
     }(wanted));
 }
 
@@ -390,7 +384,7 @@ TEST_CASE("stream: readuntil past the limit leaves the data buffered; a separato
         } catch (const corio::limit_overrun_error& e) {
             consumed = e.consumed();
         }
-        CHECK(consumed == 20); // found, at offset 20 > 16
+        CHECK(consumed == 20);  // found, at offset 20 > 16
         // Still buffered: a read takes it.
         const std::string taken = co_await reader.readexactly(21);
         CHECK(taken == std::string(20, 'a') + "|");
@@ -448,8 +442,8 @@ TEST_CASE("stream: writing to a peer that closed ends in EPIPE or ECONNRESET, no
     CAPTURE(name_of(t));
     frame_leak_check leaks;
     // Make sure a SIGPIPE would kill us: the default disposition.
-    struct sigaction previous {};
-    struct sigaction dfl {};
+    struct sigaction previous{};
+    struct sigaction dfl{};
     dfl.sa_handler = SIG_DFL;
     ::sigaction(SIGPIPE, &dfl, &previous);
     const int error = corio::run([](transport t) -> corio::coro<int> {
@@ -508,7 +502,7 @@ TEST_CASE("stream: drain waits for a slow reader and keeps the buffer bounded", 
     corio::run([](transport t) -> corio::coro<> {
         stream_ends ends = make_streams(t);
         auto& writer = ends.a.writer;
-        const auto [low, high] = writer.write_buffer_limits();
+        const auto [low, high] = writer.get_write_buffer_limits();
         CHECK(low == corio::default_write_low_water);
         CHECK(high == corio::default_write_high_water);
         // The reader takes 64 KiB every millisecond: far slower than the writer.
@@ -552,7 +546,7 @@ TEST_CASE("stream: set_write_buffer_limits moves the water marks", "[stream][dra
         stream_ends ends = make_streams(transport::unix_stream);
         auto& writer = ends.a.writer;
         writer.set_write_buffer_limits(1000);
-        const auto [low, high] = writer.write_buffer_limits();
+        const auto [low, high] = writer.get_write_buffer_limits();
         CHECK(high == 1000);
         CHECK(low == 250);
         CHECK_THROWS_AS(writer.set_write_buffer_limits(10, 20), std::invalid_argument);
@@ -669,7 +663,7 @@ TEST_CASE("stream: data arriving as a read is cancelled is never lost", "[stream
             auto blocked =
                 corio::create_task([](corio::stream_reader r, std::string& taken) -> corio::coro<> {
                     taken = co_await r.read(64);
-                    co_await corio::sleep(0s); // where a cancellation that lost the race lands
+                    co_await corio::sleep(0s);  // where a cancellation that lost the race lands
                 }(ends.b.reader, taken));
             co_await corio::sleep(round % 3 == 0 ? 0ms : 1ms);
             ends.a.writer.write("payload");
@@ -751,7 +745,7 @@ TEST_CASE("stream: close() flushes what is buffered, then closes; wait_closed wa
             co_await w.wait_closed();
         }(ends.a.writer));
         co_await corio::sleep(5ms);
-        CHECK_FALSE(waiting.done()); // nobody reads: the buffer cannot be flushed yet
+        CHECK_FALSE(waiting.done());  // nobody reads: the buffer cannot be flushed yet
         const std::string all = co_await corio::wait_for(read_all(ends.b.reader), 10s);
         CHECK(first_difference(all, block) == -1);
         co_await corio::wait_for(waiting, 2s);
@@ -785,7 +779,7 @@ TEST_CASE("stream: write_eof half-closes; the other direction keeps working", "[
     corio::run([](transport t) -> corio::coro<> {
         stream_ends ends = make_streams(t);
         CHECK(ends.a.writer.can_write_eof());
-        ends.a.writer.write(std::string(1 << 20, 'h')); // buffered: EOF goes after it
+        ends.a.writer.write(std::string(1 << 20, 'h'));  // buffered: EOF goes after it
         ends.a.writer.write_eof();
         const std::string all = co_await corio::wait_for(read_all(ends.b.reader), 5s);
         CHECK(all.size() == std::size_t{1} << 20);
@@ -823,7 +817,7 @@ TEST_CASE("stream: dropping every handle still sends what is buffered, then clos
             corio::stream_pair near = corio::detail::make_socket_streams(std::move(fds.a));
             near.writer.write(block);
             REQUIRE(near.writer.write_buffer_size() > 0);
-        } // both handles gone, with most of the block still buffered
+        }  // both handles gone, with most of the block still buffered
         const std::string all = co_await corio::wait_for(read_all(far.reader), 10s);
         CHECK(first_difference(all, block) == -1);
     }());
@@ -838,7 +832,7 @@ TEST_CASE("stream: the loop closing with a write in flight and handles kept past
     corio::stream_writer kept;
     corio::run([](corio::unique_fd fd, corio::stream_writer& kept) -> corio::coro<> {
         corio::stream_pair near = corio::detail::make_socket_streams(std::move(fd));
-        near.writer.write(std::string(4 << 20, 'k')); // nobody reads: stays in flight
+        near.writer.write(std::string(4 << 20, 'k'));  // nobody reads: stays in flight
         kept = near.writer;
         // A task blocked in a read when run() ends is cancelled.
         (void)corio::create_task(read_all(near.reader));
@@ -846,7 +840,7 @@ TEST_CASE("stream: the loop closing with a write in flight and handles kept past
     }(std::move(fds.a), kept));
     CHECK(kept.is_closing());
     CHECK_THROWS_AS(kept.write("late"), std::system_error);
-    kept = corio::stream_writer(); // the transport goes now, outside any loop
+    kept = corio::stream_writer();  // the transport goes now, outside any loop
 }
 
 // --- pipes ---------------------------------------------------------------------------------
@@ -858,7 +852,7 @@ TEST_CASE("stream: make_pipe_reader / make_pipe_writer over pipe2", "[stream][pi
         fd_pair p = nonblocking_pipe();
         corio::stream_reader reader = corio::detail::make_pipe_reader(std::move(p.a));
         corio::stream_writer writer = corio::detail::make_pipe_writer(std::move(p.b));
-        CHECK(writer.peername().size() == 0); // not a socket
+        CHECK(writer.peername().size() == 0);  // not a socket
         writer.write("line one\nline two\n");
         const std::string one = co_await reader.readline();
         const std::string two = co_await reader.readline();
@@ -885,7 +879,7 @@ TEST_CASE("stream: a pipe writer whose reader is gone gets EPIPE, not SIGPIPE", 
         fd_pair p = nonblocking_pipe();
         corio::stream_writer writer = corio::detail::make_pipe_writer(std::move(p.b));
         // The factory set SIGPIPE to SIG_IGN if it had its default disposition.
-        struct sigaction now {};
+        struct sigaction now{};
         ::sigaction(SIGPIPE, nullptr, &now);
         CHECK(now.sa_handler != SIG_DFL);
         p.a.reset();
@@ -949,4 +943,4 @@ TEST_CASE("stream: peername and sockname of a TCP connection", "[stream]") {
     }());
 }
 
-} // namespace
+}  // namespace

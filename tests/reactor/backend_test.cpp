@@ -10,10 +10,10 @@
 #include "support/test_helpers.hpp"
 
 #include <corio/config.hpp>
+#include <corio/net/sock.hpp>
 #include <corio/reactor/epoll.hpp>
 #include <corio/reactor/uring.hpp>
 #include <corio/sleep.hpp>
-#include <corio/net/sock.hpp>
 #include <corio/task.hpp>
 
 #include <cerrno>
@@ -62,7 +62,7 @@ bool uring_allowed() {
 #define REQUIRE_URING_ALLOWED()                                                                    \
     do {                                                                                           \
         if (!uring_allowed()) {                                                                    \
-            CORIO_SKIP("io_uring is not available to this process (not built in, or the kernel " \
+            CORIO_SKIP("io_uring is not available to this process (not built in, or the kernel "   \
                        "refuses it)");                                                             \
         }                                                                                          \
     } while (false)
@@ -145,8 +145,7 @@ TEST_CASE("backend: CORIO_BACKEND=epoll overrides the automatic choice", "[backe
     CHECK(corio::new_event_loop()->backend_name() == "epoll");
 }
 
-TEST_CASE("backend: CORIO_BACKEND=io_uring overrides the automatic choice",
-          "[backend][io_uring]") {
+TEST_CASE("backend: CORIO_BACKEND=io_uring overrides the automatic choice", "[backend][io_uring]") {
     REQUIRE_URING_ALLOWED();
     frame_leak_check leaks;
     backend_env scoped("io_uring");
@@ -182,8 +181,7 @@ TEST_CASE("backend: an unknown CORIO_BACKEND is refused, naming the value", "[ba
     CHECK_FALSE(corio::current_task());
 }
 
-TEST_CASE("backend: the two reactors can be named directly, as basic_event_loop<R>",
-          "[backend]") {
+TEST_CASE("backend: the two reactors can be named directly, as basic_event_loop<R>", "[backend]") {
     frame_leak_check leaks;
     {
         corio::basic_event_loop<corio::epoll_reactor> loop;
@@ -241,7 +239,8 @@ const char* describe(int status) {
     case automatic_too_slow: return "the fallback took longer than 1 s";
     case run_automatic_not_epoll: return "corio::run (automatic) did not report epoll";
     case uring_by_name_did_not_throw: return "backend::io_uring did not throw";
-    case uring_by_name_threw_other: return "backend::io_uring threw something else than std::system_error";
+    case uring_by_name_threw_other:
+        return "backend::io_uring threw something else than std::system_error";
     case uring_by_name_not_eperm: return "backend::io_uring's std::system_error is not EPERM";
     case env_uring_did_not_throw: return "CORIO_BACKEND=io_uring silently fell back";
     case env_epoll_not_epoll: return "CORIO_BACKEND=epoll did not give epoll";
@@ -393,4 +392,4 @@ TEST_CASE("backend: under a seccomp filter that forbids io_uring_setup, automati
     CHECK(status == child_ok);
 }
 
-} // namespace
+}  // namespace

@@ -15,12 +15,12 @@
 
 namespace corio_test::detail {
 inline thread_local long allocation_count = 0;
-} // namespace corio_test::detail
+}  // namespace corio_test::detail
 
 namespace corio_test {
 /// Calls to operator new on this thread so far.
 [[nodiscard]] inline long allocations() noexcept { return detail::allocation_count; }
-} // namespace corio_test
+}  // namespace corio_test
 
 // The whole unaligned family is replaced, so that no runtime's own version (AddressSanitizer
 // brings one) is ever paired with these. noinline: once inlined, g++ pairs the `free` below

@@ -24,4 +24,4 @@ inline corio::coro<> yield(int times = 1) {
     for (int i = 0; i < times; ++i) co_await corio::sleep(std::chrono::seconds(0));
 }
 
-} // namespace corio_test
+}  // namespace corio_test

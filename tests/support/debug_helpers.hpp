@@ -202,4 +202,4 @@ struct fd_pair {
     }
 };
 
-} // namespace corio_test
+}  // namespace corio_test

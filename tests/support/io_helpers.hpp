@@ -73,4 +73,4 @@ inline long long first_difference(const std::string& a, const std::string& b) {
     return static_cast<long long>(ia - a.begin());
 }
 
-} // namespace corio_test
+}  // namespace corio_test

@@ -24,4 +24,4 @@ inline corio::coro<> settle(std::vector<corio::task<>>& tasks, recorder& rec) {
     }
 }
 
-} // namespace corio_test
+}  // namespace corio_test

@@ -202,7 +202,7 @@ template <class E>
     return available;
 }
 
-} // namespace corio_test
+}  // namespace corio_test
 
 /// Skips the current test case when the kernel refuses the backend in `CORIO_BACKEND`.
 #define CORIO_REQUIRE_BACKEND()                                                                    \

@@ -99,8 +99,7 @@ TEST_CASE("barrier: tasks arriving while it drains wait for the next round", "[b
     frame_leak_check leaks;
     recorder rec;
     run_test(barrier_drain_main(rec));
-    const std::vector<std::string> expected{"a passed as 0", "d passed as 1",
-                                            "main passed as 0"};
+    const std::vector<std::string> expected{"a passed as 0", "d passed as 1", "main passed as 0"};
     CHECK(rec.events() == expected);
 }
 
@@ -209,4 +208,4 @@ TEST_CASE("barrier: a cancelled waiter leaves and stops counting", "[barrier]") 
     CHECK(rec.events() == expected);
 }
 
-} // namespace
+}  // namespace

@@ -8,8 +8,8 @@
 #include "support/settle.hpp"
 #include "support/test_helpers.hpp"
 
-#include <corio/sync/lock.hpp>
 #include <corio/run.hpp>
+#include <corio/sync/lock.hpp>
 #include <corio/task.hpp>
 
 #include <stdexcept>
@@ -97,9 +97,9 @@ TEST_CASE("condition: notify wakes the longest waiting, who re-acquire the lock 
     frame_leak_check leaks;
     recorder rec;
     run_test(condition_notify_main(rec));
-    const std::vector<std::string> expected{
-        "notify(1)", "release",    "a notified", "notify(2)",  "b notified",
-        "c notified", "notify_all", "d notified", "e notified"};
+    const std::vector<std::string> expected{"notify(1)",  "release",    "a notified",
+                                            "notify(2)",  "b notified", "c notified",
+                                            "notify_all", "d notified", "e notified"};
     CHECK(rec.events() == expected);
 }
 
@@ -192,4 +192,4 @@ TEST_CASE("condition: wait_for re-checks its predicate after each notification; 
     CHECK(rec.events() == expected);
 }
 
-} // namespace
+}  // namespace

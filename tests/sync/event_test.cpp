@@ -40,7 +40,7 @@ corio::coro<> event_main(recorder& rec) {
     rec("set");
     e.set();
     CHECK(e.is_set());
-    e.set();  // already set: nothing
+    e.set();    // already set: nothing
     e.clear();  // the woken tasks return anyway
     CHECK_FALSE(e.is_set());
     tasks[2].cancel();  // c: woken, then cancelled before it ran
@@ -90,4 +90,4 @@ TEST_CASE("event: ten thousand waiters", "[event]") {
     run_test(event_many_main(10'000));
 }
 
-} // namespace
+}  // namespace

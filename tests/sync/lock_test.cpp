@@ -8,9 +8,9 @@
 #include "support/settle.hpp"
 #include "support/test_helpers.hpp"
 
-#include <corio/sync/guard.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
+#include <corio/sync/guard.hpp>
 #include <corio/task.hpp>
 
 #include <chrono>
@@ -257,9 +257,7 @@ corio::coro<> hold_scoped_forever(corio::lock& l) {
     co_await corio::sleep(1h);
 }
 
-corio::coro<> wait_scoped(corio::lock& l) {
-    auto g = co_await l.scoped();
-}
+corio::coro<> wait_scoped(corio::lock& l) { auto g = co_await l.scoped(); }
 
 corio::coro<> lock_close_main(corio::lock& l) {
     co_await l.acquire();
@@ -316,4 +314,4 @@ TEST_CASE("lock: a waiter handed the lock survives the lock's destruction", "[lo
     }
 }
 
-} // namespace
+}  // namespace

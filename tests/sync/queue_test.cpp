@@ -26,9 +26,9 @@
 using namespace std::chrono_literals;
 using corio_test::counted;
 using corio_test::frame_leak_check;
+using corio_test::recorder;
 using corio_test::run_test;
 using corio_test::yield;
-using corio_test::recorder;
 
 namespace {
 
@@ -203,9 +203,8 @@ TEST_CASE("queue: putters wait while it is full, and are admitted in order", "[q
 
 corio::coro<> handed_slot_main() {
     corio::queue<int> q(1);
-    auto getter = corio::create_task([](corio::queue<int>& queue) -> corio::coro<int> {
-        co_return co_await queue.get();
-    }(q));
+    auto getter = corio::create_task(
+        [](corio::queue<int>& queue) -> corio::coro<int> { co_return co_await queue.get(); }(q));
     co_await yield();
     q.put_nowait(1);  // handed to the getter, which has not run yet: its slot is still taken
     CHECK(q.qsize() == 0);
@@ -288,8 +287,7 @@ TEST_CASE("queue: a getter cancelled after being handed an item hands it on", "[
     frame_leak_check leaks;
     recorder rec;
     run_test(cancel_get_main(rec));
-    const std::vector<std::string> expected{"c got 1", "a cancelled", "b cancelled",
-                                            "d cancelled"};
+    const std::vector<std::string> expected{"c got 1", "a cancelled", "b cancelled", "d cancelled"};
     CHECK(rec.events() == expected);
 }
 
@@ -359,8 +357,8 @@ TEST_CASE("queue: join waits for a task_done per item; too many task_done throw"
     frame_leak_check leaks;
     recorder rec;
     run_test(join_main(rec));
-    const std::vector<std::string> expected{"w2 done 1", "w1 done 3", "w2 done 2", "joined",
-                                            "w1 cancelled", "w2 cancelled"};
+    const std::vector<std::string> expected{"w2 done 1", "w1 done 3",    "w2 done 2",
+                                            "joined",    "w1 cancelled", "w2 cancelled"};
     CHECK(rec.events() == expected);
 }
 
@@ -515,8 +513,8 @@ corio::coro<> shutdown_handed_main(recorder& rec) {
     tasks.push_back(corio::create_task(get_one(q, rec, "a"), "a"));
     tasks.push_back(corio::create_task(get_one(q, rec, "b"), "b"));
     co_await yield();
-    q.put_nowait(1);  // handed to a
-    q.put_nowait(2);  // handed to b
+    q.put_nowait(1);    // handed to a
+    q.put_nowait(2);    // handed to b
     tasks[1].cancel();  // b will not take it: with the queue shut down at once, 2 is dropped
     q.shutdown(true);
     co_await settle(tasks, rec);
@@ -608,9 +606,8 @@ corio::coro<> move_only_main() {
     auto second = q.get_nowait();
     CHECK(*second == 2);
 
-    corio::priority_queue<std::unique_ptr<int>,
-                          std::function<bool(const std::unique_ptr<int>&,
-                                             const std::unique_ptr<int>&)>>
+    corio::priority_queue<std::unique_ptr<int>, std::function<bool(const std::unique_ptr<int>&,
+                                                                   const std::unique_ptr<int>&)>>
         by_value(0, [](const auto& a, const auto& b) { return *a < *b; });
     for (int i : {3, 1, 2}) by_value.put_nowait(std::make_unique<int>(i));
     CHECK(*by_value.get_nowait() == 1);
@@ -761,7 +758,7 @@ corio::coro<> no_allocation_main() {
     CHECK(producer == 0);
 
     long joiner = -1;
-    corio::queue<int> jobs;  // q has n unfinished items
+    corio::queue<int> jobs;                             // q has n unfinished items
     auto f = corio::create_task(finish_many(jobs, n));  // waits in get() first: no deque growth
     auto j = corio::create_task(join_many(jobs, n, joiner));
     co_await j;
@@ -775,4 +772,4 @@ TEST_CASE("queue: waiting in get, put and join allocates nothing", "[queue]") {
     run_test(no_allocation_main());
 }
 
-} // namespace
+}  // namespace

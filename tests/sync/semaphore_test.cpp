@@ -162,4 +162,4 @@ TEST_CASE("bounded_semaphore: over-release throws std::logic_error; negative val
     run_test(bounded_main());
 }
 
-} // namespace
+}  // namespace

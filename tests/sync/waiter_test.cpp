@@ -74,7 +74,8 @@ corio::coro<> destroyed_while_waiting_main(recorder& rec) {
     co_await settle(tasks, rec);
 }
 
-TEST_CASE("sync: waiters of a destroyed primitive can still be cancelled", "[lock][event]"
+TEST_CASE("sync: waiters of a destroyed primitive can still be cancelled",
+          "[lock][event]"
           "[semaphore][barrier][condition]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
@@ -178,4 +179,4 @@ TEST_CASE("sync: waiting and waking allocate nothing", "[lock][event][semaphore]
     run_test(no_allocation_main());
 }
 
-} // namespace
+}  // namespace

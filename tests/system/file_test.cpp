@@ -152,13 +152,12 @@ corio::coro<> open_and_drop(fs::path path, open_mode mode) {
 TEST_CASE("file: write_all then read_all and read_at give back 1 B, 4 KiB, 1 MiB and 64 MiB",
           "[file]") {
     CORIO_REQUIRE_BACKEND();
-    const std::size_t size = GENERATE(std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20,
-                                      std::size_t{64} << 20);
+    const std::size_t size =
+        GENERATE(std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20, std::size_t{64} << 20);
     CAPTURE(size);
     frame_leak_check leaks;
     temp_dir dir;
-    const std::string data =
-        size == big_pattern().size() ? big_pattern() : pattern(size, size);
+    const std::string data = size == big_pattern().size() ? big_pattern() : pattern(size, size);
     corio_test::run_test([](fs::path path, const std::string& data) -> corio::coro<> {
         {
             corio::file out = co_await corio::file::open(
@@ -283,16 +282,18 @@ TEST_CASE("file: create, truncate, exclusive and permissions", "[file]") {
     corio_test::run_test([](fs::path path) -> corio::coro<> {
         // Exclusive creation of a new file, with its permissions.
         {
-            corio::file f = co_await corio::file::open(path, open_mode::write | open_mode::exclusive,
-                                                       fs::perms::owner_read | fs::perms::owner_write);
+            corio::file f =
+                co_await corio::file::open(path, open_mode::write | open_mode::exclusive,
+                                           fs::perms::owner_read | fs::perms::owner_write);
             co_await f.write_all("first");
         }  // closed by the destructor
-        struct stat status {};
+        struct stat status{};
         REQUIRE(::stat(path.c_str(), &status) == 0);
         CHECK((status.st_mode & 0777) == 0600);
 
         // Exclusive creation of a file that exists: EEXIST, and the file is untouched.
-        const caught exists = co_await error_of(open_and_drop(path, open_mode::write | open_mode::exclusive));
+        const caught exists =
+            co_await error_of(open_and_drop(path, open_mode::write | open_mode::exclusive));
         CHECK(exists.code == EEXIST);
         CHECK(corio_test::contains(exists.what, path.string()));
         const std::string kept = read_file(path);
@@ -306,12 +307,14 @@ TEST_CASE("file: create, truncate, exclusive and permissions", "[file]") {
 
         // create on an existing file opens it as it is; truncate empties it.
         {
-            corio::file f = co_await corio::file::open(path, open_mode::read_write | open_mode::create);
+            corio::file f =
+                co_await corio::file::open(path, open_mode::read_write | open_mode::create);
             const std::string content = co_await f.read_all();
             CHECK(content == "first");
         }
         {
-            corio::file f = co_await corio::file::open(path, open_mode::write | open_mode::truncate);
+            corio::file f =
+                co_await corio::file::open(path, open_mode::write | open_mode::truncate);
             CHECK(f.size() == 0);
         }
         // Without create, a missing file is an error even for writing.
@@ -339,8 +342,8 @@ TEST_CASE("file: append mode writes at the end, whatever the offset", "[file]") 
         }
         {
             // Reading and appending; create makes no difference to an existing file.
-            corio::file f = co_await corio::file::open(
-                path, open_mode::read | open_mode::append | open_mode::create);
+            corio::file f = co_await corio::file::open(path, open_mode::read | open_mode::append |
+                                                                 open_mode::create);
             co_await f.write_all("!");
             const std::string all = co_await f.read_all();
             CHECK(all == "abcdefghiX!");
@@ -393,7 +396,8 @@ TEST_CASE("file: errors are std::system_error naming the operation and the path"
 
         // A directory: EISDIR for writing (the kernel's answer, even to root) and for reading
         // (corio's, as Python's open).
-        const caught dir_write = co_await error_of(open_and_drop(base / "subdir", open_mode::write));
+        const caught dir_write =
+            co_await error_of(open_and_drop(base / "subdir", open_mode::write));
         CHECK(dir_write.code == EISDIR);
         const caught dir_read = co_await error_of(open_and_drop(base / "subdir", open_mode::read));
         CHECK(dir_read.code == EISDIR);
@@ -408,29 +412,25 @@ TEST_CASE("file: errors are std::system_error naming the operation and the path"
 
         // Writing through a descriptor opened for reading, and the reverse: EBADF.
         corio::file reader = co_await corio::file::open(base / "readonly");
-        const caught bad_write = co_await error_of([](corio::file& f) -> corio::coro<> {
-            (void)co_await f.write_at(0, "x");
-        }(reader));
+        const caught bad_write = co_await error_of(
+            [](corio::file& f) -> corio::coro<> { (void)co_await f.write_at(0, "x"); }(reader));
         CHECK(bad_write.code == EBADF);
         CHECK(corio_test::contains(bad_write.what, "write"));
         CHECK(corio_test::contains(bad_write.what, "readonly"));
-        const caught bad_write_all = co_await error_of([](corio::file& f) -> corio::coro<> {
-            co_await f.write_all("x");
-        }(reader));
+        const caught bad_write_all = co_await error_of(
+            [](corio::file& f) -> corio::coro<> { co_await f.write_all("x"); }(reader));
         CHECK(bad_write_all.code == EBADF);
 
-        corio::file writer = co_await corio::file::open(base / "write-only",
-                                                        open_mode::write | open_mode::create);
-        const caught bad_read = co_await error_of([](corio::file& f) -> corio::coro<> {
-            (void)co_await f.read_all();
-        }(writer));
+        corio::file writer =
+            co_await corio::file::open(base / "write-only", open_mode::write | open_mode::create);
+        const caught bad_read = co_await error_of(
+            [](corio::file& f) -> corio::coro<> { (void)co_await f.read_all(); }(writer));
         CHECK(bad_read.code == EBADF);
         CHECK(corio_test::contains(bad_read.what, "read"));
     }(dir.path()));
 }
 
-TEST_CASE("file: a closed file refuses every operation with EBADF; close is idempotent",
-          "[file]") {
+TEST_CASE("file: a closed file refuses every operation with EBADF; close is idempotent", "[file]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     temp_dir dir;
@@ -443,28 +443,22 @@ TEST_CASE("file: a closed file refuses every operation with EBADF; close is idem
         co_await f.close();  // again: nothing happens
 
         std::vector<caught> errors;
-        errors.push_back(co_await error_of([](corio::file& f) -> corio::coro<> {
-            (void)co_await f.read_at(0, 1);
-        }(f)));
+        errors.push_back(co_await error_of(
+            [](corio::file& f) -> corio::coro<> { (void)co_await f.read_at(0, 1); }(f)));
         errors.push_back(co_await error_of([](corio::file& f) -> corio::coro<> {
             std::byte b[1];
             (void)co_await f.read_at(0, b);
         }(f)));
-        errors.push_back(co_await error_of([](corio::file& f) -> corio::coro<> {
-            (void)co_await f.write_at(0, "x");
-        }(f)));
-        errors.push_back(co_await error_of([](corio::file& f) -> corio::coro<> {
-            (void)co_await f.read_all();
-        }(f)));
-        errors.push_back(co_await error_of([](corio::file& f) -> corio::coro<> {
-            co_await f.write_all("x");
-        }(f)));
-        errors.push_back(co_await error_of([](corio::file& f) -> corio::coro<> {
-            co_await f.fsync();
-        }(f)));
-        errors.push_back(co_await error_of([](corio::file& f) -> corio::coro<> {
-            co_await f.fdatasync();
-        }(f)));
+        errors.push_back(co_await error_of(
+            [](corio::file& f) -> corio::coro<> { (void)co_await f.write_at(0, "x"); }(f)));
+        errors.push_back(co_await error_of(
+            [](corio::file& f) -> corio::coro<> { (void)co_await f.read_all(); }(f)));
+        errors.push_back(co_await error_of(
+            [](corio::file& f) -> corio::coro<> { co_await f.write_all("x"); }(f)));
+        errors.push_back(
+            co_await error_of([](corio::file& f) -> corio::coro<> { co_await f.fsync(); }(f)));
+        errors.push_back(
+            co_await error_of([](corio::file& f) -> corio::coro<> { co_await f.fdatasync(); }(f)));
         for (const auto& e : errors) {
             CAPTURE(e.what);
             CHECK(e.code == EBADF);
@@ -611,28 +605,28 @@ TEST_CASE("file: cancelling a task in the middle of a 64 MiB read: no crash, no 
     const std::string& data = big_pattern();
     write_file(dir / "big", data);
     const std::size_t before = open_descriptors();
-    corio_test::run_test([](fs::path path, const std::string& data, read_kind kind,
-                            int yields) -> corio::coro<> {
-        corio::file f = co_await corio::file::open(path);
-        auto reader = corio::create_task(big_read(f, kind));
-        co_await corio_test::yield(yields);
-        reader.cancel();
-        bool cancelled = false;
-        std::size_t size = 0;
-        try {
-            size = co_await reader;
-        } catch (const corio::cancelled_error&) {
-            cancelled = true;
-        }
-        // Either the cancellation won, or the read had already finished.
-        CHECK((cancelled || size == data.size()));
-        CHECK(reader.done());
-        // The file and the loop are fine.
-        const std::string again = co_await f.read_at(1000, 100);
-        CHECK(again == data.substr(1000, 100));
-        const std::string whole = co_await f.read_all();
-        CHECK(first_difference(whole, data) == -1);
-    }(dir / "big", data, kind, yields));
+    corio_test::run_test(
+        [](fs::path path, const std::string& data, read_kind kind, int yields) -> corio::coro<> {
+            corio::file f = co_await corio::file::open(path);
+            auto reader = corio::create_task(big_read(f, kind));
+            co_await corio_test::yield(yields);
+            reader.cancel();
+            bool cancelled = false;
+            std::size_t size = 0;
+            try {
+                size = co_await reader;
+            } catch (const corio::cancelled_error&) {
+                cancelled = true;
+            }
+            // Either the cancellation won, or the read had already finished.
+            CHECK((cancelled || size == data.size()));
+            CHECK(reader.done());
+            // The file and the loop are fine.
+            const std::string again = co_await f.read_at(1000, 100);
+            CHECK(again == data.substr(1000, 100));
+            const std::string whole = co_await f.read_all();
+            CHECK(first_difference(whole, data) == -1);
+        }(dir / "big", data, kind, yields));
     CHECK(open_descriptors() == before);
 }
 
@@ -769,7 +763,8 @@ TEST_CASE("file: 200 concurrent reads of one file, and concurrent writers to dis
         corio::file f = co_await corio::file::open(base / "shared");
         std::vector<corio::task<std::string>> tasks;
         for (int i = readers - 1; i >= 0; --i) {
-            tasks.push_back(corio::create_task(read_range(f, static_cast<std::uint64_t>(i) * chunk, chunk)));
+            tasks.push_back(
+                corio::create_task(read_range(f, static_cast<std::uint64_t>(i) * chunk, chunk)));
         }
         int wrong = 0;
         for (int i = 0; i < readers; ++i) {
@@ -780,14 +775,14 @@ TEST_CASE("file: 200 concurrent reads of one file, and concurrent writers to dis
         CHECK(wrong == 0);
 
         // Writers: 64 tasks each write their own 16 KiB at their own offset.
-        corio::file out =
-            co_await corio::file::open(base / "assembled", open_mode::read_write | open_mode::create);
+        corio::file out = co_await corio::file::open(base / "assembled",
+                                                     open_mode::read_write | open_mode::create);
         std::vector<corio::task<std::size_t>> writers;
         constexpr std::size_t piece = 16 * 1024;
         for (std::size_t i = 0; i < 64; ++i) {
-            writers.push_back(corio::create_task(
-                [](const corio::file& out, std::uint64_t offset, std::string_view bytes)
-                    -> corio::coro<std::size_t> {
+            writers.push_back(
+                corio::create_task([](const corio::file& out, std::uint64_t offset,
+                                      std::string_view bytes) -> corio::coro<std::size_t> {
                     co_return co_await out.write_at(offset, bytes);
                 }(out, i * piece, std::string_view(data).substr(i * piece, piece))));
         }
@@ -799,4 +794,4 @@ TEST_CASE("file: 200 concurrent reads of one file, and concurrent writers to dis
     }(dir.path(), data));
 }
 
-} // namespace
+}  // namespace

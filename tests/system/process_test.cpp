@@ -1,6 +1,6 @@
-// Subprocesses (include/corio/system/process.hpp): echo and cat round trips, 16 MiB through cat without
-// deadlock (and 16 MiB back on each of stdout and stderr), exit codes, kill / terminate and the
-// negative return code, communicate under wait_for then kill, a missing program
+// Subprocesses (include/corio/system/process.hpp): echo and cat round trips, 16 MiB through cat
+// without deadlock (and 16 MiB back on each of stdout and stderr), exit codes, kill / terminate and
+// the negative return code, communicate under wait_for then kill, a missing program
 // (std::system_error, not exit 127), cwd and env, stderr to stdout, devnull, use_fd, the shell,
 // 200 concurrent children with no zombie and no descriptor left, a child destroyed while it runs
 // reaped in the background (while the loop runs and after it closed), children never inheriting
@@ -15,10 +15,10 @@
 #include <corio/errors.hpp>
 #include <corio/executor.hpp>
 #include <corio/gather.hpp>
-#include <corio/run.hpp>
-#include <corio/system/signals.hpp>
-#include <corio/sleep.hpp>
 #include <corio/net/sock.hpp>
+#include <corio/run.hpp>
+#include <corio/sleep.hpp>
+#include <corio/system/signals.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
 
@@ -176,54 +176,60 @@ TEST_CASE("process: 16 MiB through cat with communicate, no deadlock", "[process
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     const std::string data = random_bytes(16 << 20, 16);
-    run_within([](const std::string& data) -> corio::coro<> {
-        corio::process p = co_await corio::create_subprocess_exec(
-            "cat", {}, {.stdin_ = corio::pipe, .stdout_ = corio::pipe, .stderr_ = corio::pipe});
-        corio::communicate_result result = co_await p.communicate(data);
-        CHECK(result.out.size() == data.size());
-        CHECK(first_difference(result.out, data) == -1);
-        CHECK(result.err.empty());
-        CHECK(p.returncode() == 0);
-    }(data), 60s);
+    run_within(
+        [](const std::string& data) -> corio::coro<> {
+            corio::process p = co_await corio::create_subprocess_exec(
+                "cat", {}, {.stdin_ = corio::pipe, .stdout_ = corio::pipe, .stderr_ = corio::pipe});
+            corio::communicate_result result = co_await p.communicate(data);
+            CHECK(result.out.size() == data.size());
+            CHECK(first_difference(result.out, data) == -1);
+            CHECK(result.err.empty());
+            CHECK(p.returncode() == 0);
+        }(data),
+        60s);
 }
 
 TEST_CASE("process: 16 MiB in, 16 MiB back on stdout and on stderr at once", "[process]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     const std::string data = random_bytes(16 << 20, 17);
-    run_within([](const std::string& data) -> corio::coro<> {
-        corio::process p = co_await corio::create_subprocess_shell(
-            "tee /dev/stderr", {.stdin_ = corio::pipe, .stdout_ = corio::pipe, .stderr_ = corio::pipe});
-        auto [out, err] = co_await p.communicate(data);
-        CHECK(first_difference(out, data) == -1);
-        CHECK(first_difference(err, data) == -1);
-        CHECK(p.returncode() == 0);
-    }(data), 60s);
+    run_within(
+        [](const std::string& data) -> corio::coro<> {
+            corio::process p = co_await corio::create_subprocess_shell(
+                "tee /dev/stderr",
+                {.stdin_ = corio::pipe, .stdout_ = corio::pipe, .stderr_ = corio::pipe});
+            auto [out, err] = co_await p.communicate(data);
+            CHECK(first_difference(out, data) == -1);
+            CHECK(first_difference(err, data) == -1);
+            CHECK(p.returncode() == 0);
+        }(data),
+        60s);
 }
 
-TEST_CASE("process: 16 MiB through cat, writer and reader as two tasks on the pipes",
-          "[process]") {
+TEST_CASE("process: 16 MiB through cat, writer and reader as two tasks on the pipes", "[process]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     const std::string data = random_bytes(16 << 20, 18);
-    run_within([](const std::string& data) -> corio::coro<> {
-        corio::process p = co_await corio::create_subprocess_exec(
-            "cat", {}, {.stdin_ = corio::pipe, .stdout_ = corio::pipe});
-        auto writer = [](corio::stream_writer& in, const std::string& data) -> corio::coro<> {
-            // In pieces, each drained: the pipe holds 64 KiB, cat must read concurrently.
-            for (std::size_t at = 0; at < data.size(); at += 1 << 20) {
-                in.write(std::string_view(data).substr(at, 1 << 20));
-                co_await in.drain();
-            }
-            in.close();
-        };
-        corio::task<> writing = corio::create_task(writer(p.stdin_pipe(), data));
-        const std::string out = co_await p.stdout_pipe().read();
-        co_await writing;
-        CHECK(first_difference(out, data) == -1);
-        const int code = co_await p.wait();
-        CHECK(code == 0);
-    }(data), 60s);
+    run_within(
+        [](const std::string& data) -> corio::coro<> {
+            corio::process p = co_await corio::create_subprocess_exec(
+                "cat", {}, {.stdin_ = corio::pipe, .stdout_ = corio::pipe});
+            auto writer = [](corio::stream_writer& in, const std::string& data) -> corio::coro<> {
+                // In pieces, each drained: the pipe holds 64 KiB, cat must read concurrently.
+                for (std::size_t at = 0; at < data.size(); at += 1 << 20) {
+                    in.write(std::string_view(data).substr(at, 1 << 20));
+                    co_await in.drain();
+                }
+                in.close();
+            };
+            corio::task<> writing = corio::create_task(writer(p.stdin_pipe(), data));
+            const std::string out = co_await p.stdout_pipe().read();
+            co_await writing;
+            CHECK(first_difference(out, data) == -1);
+            const int code = co_await p.wait();
+            CHECK(code == 0);
+        }(data),
+        60s);
 }
 
 // --- exit codes and signals ----------------------------------------------------------------
@@ -248,8 +254,7 @@ TEST_CASE("process: exit codes", "[process]") {
     }());
 }
 
-TEST_CASE("process: kill, terminate and send_signal give minus the signal's number",
-          "[process]") {
+TEST_CASE("process: kill, terminate and send_signal give minus the signal's number", "[process]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     run_within([]() -> corio::coro<> {
@@ -372,8 +377,8 @@ TEST_CASE("process: a program that cannot run is std::system_error, not a child 
         CHECK(not_a_program == ENOEXEC);
         CHECK(bad_cwd == ENOENT);
         // Through the shell, a missing command is the shell's exit code.
-        corio::process shell = co_await corio::create_subprocess_shell(
-            "corio-test-no-such-program", {.stderr_ = corio::devnull});
+        corio::process shell = co_await corio::create_subprocess_shell("corio-test-no-such-program",
+                                                                       {.stderr_ = corio::devnull});
         const int code = co_await shell.wait();
         CHECK(code == 127);
     }(text.path(), garbage.path()));
@@ -430,8 +435,8 @@ TEST_CASE("process: cwd and env", "[process]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     run_within([]() -> corio::coro<> {
-        corio::process pwd =
-            co_await corio::create_subprocess_exec("pwd", {}, {.stdout_ = corio::pipe, .cwd = "/tmp"});
+        corio::process pwd = co_await corio::create_subprocess_exec(
+            "pwd", {}, {.stdout_ = corio::pipe, .cwd = "/tmp"});
         auto [where, nothing] = co_await pwd.communicate();
         CHECK(where == "/tmp\n");
 
@@ -577,17 +582,19 @@ TEST_CASE("process: 200 concurrent short-lived children; no zombie, no descripto
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     const auto fds_before = open_descriptors();
-    run_within([]() -> corio::coro<> {
-        std::vector<corio::coro<int>> children;
-        for (int i = 0; i < 200; ++i) children.push_back(run_short_child(i));
-        const std::vector<int> codes = co_await corio::gather(std::move(children));
-        REQUIRE(codes.size() == 200);
-        for (int i = 0; i < 200; ++i) {
-            CAPTURE(i);
-            CHECK(codes[static_cast<std::size_t>(i)] == i % 7);
-        }
-        CHECK_FALSE(any_unreaped_child());
-    }(), 60s);
+    run_within(
+        []() -> corio::coro<> {
+            std::vector<corio::coro<int>> children;
+            for (int i = 0; i < 200; ++i) children.push_back(run_short_child(i));
+            const std::vector<int> codes = co_await corio::gather(std::move(children));
+            REQUIRE(codes.size() == 200);
+            for (int i = 0; i < 200; ++i) {
+                CAPTURE(i);
+                CHECK(codes[static_cast<std::size_t>(i)] == i % 7);
+            }
+            CHECK_FALSE(any_unreaped_child());
+        }(),
+        60s);
     CHECK_FALSE(any_unreaped_child());
     CHECK(open_descriptors() == fds_before);
 }
@@ -629,9 +636,8 @@ TEST_CASE("process: a child still running when the loop closes is reaped later a
         // One whose handle lives in a task that the end of run cancels.
         corio::process q = co_await corio::create_subprocess_exec("sleep", brief);
         abandoned = q.pid();
-        (void)corio::create_task([](corio::process q) -> corio::coro<> {
-            co_await q.wait();
-        }(std::move(q)));
+        (void)corio::create_task(
+            [](corio::process q) -> corio::coro<> { co_await q.wait(); }(std::move(q)));
         co_await corio::sleep(1ms);
     }(survivor, abandoned));
     CHECK(unreaped_child(survivor));  // run returned before the children exited
@@ -744,4 +750,4 @@ TEST_CASE("process: a child that exits without reading its input is not an error
     }(data));
 }
 
-} // namespace
+}  // namespace

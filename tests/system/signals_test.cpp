@@ -1,5 +1,5 @@
-// Signals (include/corio/system/signals.hpp): add_signal_handler / remove_signal_handler through the
-// loop's signalfd (a signal sent to the process reaching its handler on the loop, replacing and
+// Signals (include/corio/system/signals.hpp): add_signal_handler / remove_signal_handler through
+// the loop's signalfd (a signal sent to the process reaching its handler on the loop, replacing and
 // removing handlers, the disposition and the thread's mask restored, a signal pending at
 // removal dropped, a signal caught by a thread that does not block it forwarded, invalid
 // signals), and corio::run's Ctrl-C handling (SIGINT cancelling the main task, a second SIGINT
@@ -12,9 +12,9 @@
 #include "support/test_helpers.hpp"
 
 #include <corio/errors.hpp>
-#include <corio/sync/event.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
+#include <corio/sync/event.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
 
@@ -144,8 +144,7 @@ TEST_CASE("signals: a signal sent to the process reaches its handler, on the loo
     }());
 }
 
-TEST_CASE("signals: several signals, each to its own handler; a second add replaces",
-          "[signals]") {
+TEST_CASE("signals: several signals, each to its own handler; a second add replaces", "[signals]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     corio_test::run_test([]() -> corio::coro<> {
@@ -220,8 +219,7 @@ TEST_CASE("signals: a signal already blocked stays blocked after remove_signal_h
     ::pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
 }
 
-TEST_CASE("signals: closing the loop removes its handlers and restores everything",
-          "[signals]") {
+TEST_CASE("signals: closing the loop removes its handlers and restores everything", "[signals]") {
     CORIO_REQUIRE_BACKEND();
     frame_leak_check leaks;
     scoped_disposition plain(SIGUSR1, &plain_handler);
@@ -474,8 +472,7 @@ TEST_CASE("run: leaves SIGINT alone outside the main thread and when it is not a
     }
 }
 
-TEST_CASE("run: a main task that ends while SIGINT is pending is not disturbed",
-          "[signals][run]") {
+TEST_CASE("run: a main task that ends while SIGINT is pending is not disturbed", "[signals][run]") {
     CORIO_REQUIRE_BACKEND();
     const int status = run_in_child([] {
         // The interrupt arrives, the task finishes before the loop reads it: run returns.
@@ -490,4 +487,4 @@ TEST_CASE("run: a main task that ends while SIGINT is pending is not disturbed",
     CHECK(WEXITSTATUS(status) == 0);
 }
 
-} // namespace
+}  // namespace

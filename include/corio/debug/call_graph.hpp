@@ -31,4 +31,4 @@ inline void dump_tasks() {
     std::fflush(stderr);
 }
 
-} // namespace corio
+}  // namespace corio

@@ -21,4 +21,4 @@ coro<> advance(std::chrono::duration<Rep, Period> delta) {
     co_await sleep(std::chrono::seconds(0));
 }
 
-} // namespace corio
+}  // namespace corio

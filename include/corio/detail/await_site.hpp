@@ -27,9 +27,9 @@ struct await_site {
     unsigned line = 0;
 
     /// The caller's site, when used as a default argument: `await_site where = current()`.
-    [[nodiscard]] static constexpr await_site current(const char* file = __builtin_FILE(),
-                                                   unsigned line = __builtin_LINE(),
-                                                   const char* function = __builtin_FUNCTION()) noexcept {
+    [[nodiscard]] static constexpr await_site
+    current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
+            const char* function = __builtin_FUNCTION()) noexcept {
         return {file, function, line};
     }
     [[nodiscard]] constexpr bool known() const noexcept { return file != nullptr && *file != '\0'; }
@@ -45,9 +45,7 @@ using site_record = std::source_location;
 }
 #else
 using site_record = await_site;
-[[nodiscard]] constexpr await_site to_await_site(const await_site& where) noexcept {
-    return where;
-}
+[[nodiscard]] constexpr await_site to_await_site(const await_site& where) noexcept { return where; }
 #endif
 
 /// The function name a site records, made readable: g++ names the code of a coroutine after its
@@ -106,7 +104,7 @@ using site_record = await_site;
 /// may sit in its tail padding (clang 14: three words of which the last is half used).
 class await_site_record {
 public:
-#if defined(__cpp_lib_source_location) && defined(__GLIBCXX__) && \
+#if defined(__cpp_lib_source_location) && defined(__GLIBCXX__) &&                                  \
     __has_builtin(__builtin_source_location)
     using mark = const void*;
     [[nodiscard]] static constexpr mark here(mark where = __builtin_source_location()) noexcept {
@@ -135,9 +133,7 @@ private:
     site_record where_;
 #else
     using mark = unsigned;
-    [[nodiscard]] static constexpr mark here(mark line = __builtin_LINE()) noexcept {
-        return line;
-    }
+    [[nodiscard]] static constexpr mark here(mark line = __builtin_LINE()) noexcept { return line; }
     explicit await_site_record(site_record created) noexcept
         : file_(created.file), function_(created.function), line_(created.line) {}
     void record(mark line) noexcept { line_ = line; }
@@ -150,4 +146,4 @@ private:
 #endif
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

@@ -20,4 +20,4 @@ inline int check_result(int result, const char* what) {
     return result;
 }
 
-} // namespace corio::detail
+}  // namespace corio::detail

@@ -116,8 +116,8 @@ private:
         // Carved, or taken from the depot or the system, by this thread: it wraps below zero on
         // a thread that frees more than it allocated.
         std::size_t taken_bytes;
-        region even;  // for sizes that are multiples of 16, 16-aligned
-        region odd;   // for the others (8-aligned types)
+        region even;   // for sizes that are multiples of 16, 16-aligned
+        region odd;    // for the others (8-aligned types)
         region chunk;  // what the thread's last chunk has not yet sliced out
         std::size_t next_chunk_bytes;
         bool cleanup_registered;
@@ -206,7 +206,8 @@ private:
     static region map_chunk(std::size_t& next_bytes) {
         const std::size_t bytes = next_bytes == 0 ? first_chunk_bytes : next_bytes;
         next_bytes = bytes < last_chunk_bytes ? bytes * 2 : last_chunk_bytes;
-        void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void* p =
+            ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) throw std::bad_alloc();
 #if defined(MADV_POPULATE_WRITE)
         // Advice only (Linux 5.14): elsewhere the pages fault in as they are used.
@@ -347,4 +348,4 @@ struct recycled {
     }
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

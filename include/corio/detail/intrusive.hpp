@@ -112,9 +112,7 @@ public:
         head_.prev_ = node;
     }
 
-    [[nodiscard]] T* front() noexcept {
-        return empty() ? nullptr : static_cast<T*>(head_.next_);
-    }
+    [[nodiscard]] T* front() noexcept { return empty() ? nullptr : static_cast<T*>(head_.next_); }
 
     [[nodiscard]] T* pop_front() noexcept {
         T* item = front();
@@ -145,12 +143,13 @@ private:
 /// both ends. Unlike `intrusive_list` it has no sentinel, so it can be moved: a reactor keeps
 /// one per descriptor in a vector that grows. An item is in at most one chain at a time;
 /// moving a chain takes its items and leaves it empty.
-template <class T, T* T::*Next, T* T::*Prev>
+template <class T, T* T::* Next, T* T::* Prev>
 class chain {
 public:
     chain() noexcept = default;
     chain(chain&& other) noexcept
-        : first_(std::exchange(other.first_, nullptr)), last_(std::exchange(other.last_, nullptr)) {}
+        : first_(std::exchange(other.first_, nullptr)), last_(std::exchange(other.last_, nullptr)) {
+    }
     chain& operator=(chain&& other) noexcept {
         first_ = std::exchange(other.first_, nullptr);
         last_ = std::exchange(other.last_, nullptr);
@@ -202,4 +201,4 @@ private:
     T* last_ = nullptr;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

@@ -62,4 +62,4 @@ private:
     static inline thread_local constinit unsigned inline_calls_left_ = ~0u;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

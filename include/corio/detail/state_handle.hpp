@@ -49,4 +49,4 @@ protected:
     State* state_ = nullptr;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

@@ -12,6 +12,8 @@
 
 namespace corio::detail {
 
+/// The one clock of corio: every deadline, timeout and `time()` is on it. Public as
+/// `event_loop::clock` (the loop may run it virtually, see `event_loop::set_virtual_time`).
 using loop_clock = std::chrono::steady_clock;
 
 /// `fire_(node, false)` discards a timer without firing it (the loop is closing).
@@ -124,4 +126,4 @@ private:
     std::vector<entry> entries_;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

@@ -4,9 +4,9 @@
 /// coros wrapped in tasks.
 
 #include "corio/coro.hpp"
+#include "corio/future.hpp"
 #include "corio/impl/future_state.hpp"
 #include "corio/impl/task_state.hpp"
-#include "corio/future.hpp"
 #include "corio/outcome.hpp"
 #include "corio/task.hpp"
 
@@ -116,4 +116,4 @@ auto take_outcome(const H& h) -> outcome<typename H::value_type> {
     return take_outcome<H>(base_state(h));
 }
 
-} // namespace corio::detail
+}  // namespace corio::detail

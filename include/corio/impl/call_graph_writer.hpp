@@ -25,10 +25,10 @@
 
 namespace corio::detail {
 
-
 /// The await chain of a suspended task, outermost (its body) first. Only the body when the task
 /// waits in another library's awaiter, which does not tell corio where it suspended.
-[[nodiscard]] inline std::vector<const coro_promise_base*> await_chain(const task_state_base& task) {
+[[nodiscard]] inline std::vector<const coro_promise_base*>
+await_chain(const task_state_base& task) {
     std::vector<const coro_promise_base*> chain;
     for (const coro_promise_base* frame = task.innermost(); frame != nullptr;
          frame = frame->caller()) {
@@ -46,7 +46,8 @@ public:
     explicit call_graph_writer(event_loop& loop) : loop_(loop) {
         current_ = loop_access::current_task(loop);
         loop_access::for_each_pending_task(loop, [&](task_link* link) {
-            tasks_.push_back(static_cast<const task_state_base*>(static_cast<task_state_base*>(link)));
+            tasks_.push_back(
+                static_cast<const task_state_base*>(static_cast<task_state_base*>(link)));
         });
         for (const task_state_base* task : tasks_) {
             std::vector<const task_state_base*>& awaited = awaits_[task];
@@ -116,8 +117,10 @@ private:
         std::size_t children = 0;
         state.for_each_awaited([&](const future_state_base&) { ++children; });
         std::string text = state.kind();
-        if (children > 0) text += " of " + std::to_string(children) + " pending";
-        else if (text == "future") text = "a future";
+        if (children > 0)
+            text += " of " + std::to_string(children) + " pending";
+        else if (text == "future")
+            text = "a future";
         return text;
     }
 
@@ -169,8 +172,8 @@ private:
     if (task->started()) {
         innermost = task->innermost() != nullptr ? task->innermost() : task->body_promise();
     }
-    const std::string site = innermost != nullptr ? format_site(innermost->site())
-                                                  : format_site(task->created_at());
+    const std::string site =
+        innermost != nullptr ? format_site(innermost->site()) : format_site(task->created_at());
     if (!site.empty()) text += (task->started() ? " (resumed at " : " (created at ") + site + ')';
     return text;
 }
@@ -180,4 +183,4 @@ inline constexpr task_hooks task_layer_hooks{&task_state_base::step, &task_state
                                              &format_call_graph_of, &wait_summary_of,
                                              &describe_step};
 
-} // namespace corio::detail
+}  // namespace corio::detail

@@ -224,7 +224,8 @@ public:
             std::rethrow_exception(e);
         } catch (const cancelled_error&) {
             // As asyncio: a CancelledError is not a result a future can hold.
-            throw std::invalid_argument("set_exception: cancelled_error cannot be set; use cancel()");
+            throw std::invalid_argument(
+                "set_exception: cancelled_error cannot be set; use cancel()");
         } catch (...) {
         }
         exception_ = std::move(e);
@@ -312,7 +313,8 @@ public:
         }
     }
     /// `const T&`; for a reference type `T`, the reference itself (`const T&` collapses to it).
-    [[nodiscard]] std::conditional_t<std::is_reference_v<T>, T, const T&> value_ref() const noexcept {
+    [[nodiscard]] std::conditional_t<std::is_reference_v<T>, T, const T&>
+    value_ref() const noexcept {
         if constexpr (std::is_reference_v<T>) {
             return **value_;
         } else {
@@ -368,4 +370,4 @@ struct handle_access {
     }
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

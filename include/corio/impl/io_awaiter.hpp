@@ -2,8 +2,8 @@
 /// \file
 /// The awaiter of one I/O operation: it lives in the coroutine frame, as does the operation.
 
-#include "corio/impl/task_state.hpp"
 #include "corio/event_loop.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/reactor/operation.hpp"
 
 #include <cerrno>
@@ -22,7 +22,8 @@ namespace corio::detail {
 /// so that no byte read or written is lost.
 class io_awaiter : public io_operation, public cancellable_wait {
 public:
-    io_awaiter(io_opcode code, int descriptor) noexcept : cancellable_wait(ops<&cancel, &describe>) {
+    io_awaiter(io_opcode code, int descriptor) noexcept
+        : cancellable_wait(ops<&cancel, &describe>) {
         opcode = code;
         fd = descriptor;
         complete_ = &on_complete;
@@ -66,11 +67,11 @@ private:
 
     static void describe(const cancellable_wait* wait, wait_description& description) {
         const auto* self = static_cast<const io_awaiter*>(wait);
-        description.what = std::string("I/O ") + opcode_name(self->opcode) + " on fd " +
-                           std::to_string(self->fd);
+        description.what =
+            std::string("I/O ") + opcode_name(self->opcode) + " on fd " + std::to_string(self->fd);
     }
 
     task_state_base* task_ = nullptr;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

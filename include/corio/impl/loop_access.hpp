@@ -50,7 +50,8 @@ struct loop_access {
         loop.readers_.set_background(fd);
     }
     static void check_thread(const event_loop& loop, const char* what) {
-        if (loop.debug_) [[unlikely]] loop.check_thread(what);
+        if (loop.debug_) [[unlikely]]
+            loop.check_thread(what);
     }
     [[nodiscard]] static std::uint32_t next_task_id(event_loop& loop) noexcept {
         return ++loop.task_counter_;
@@ -66,20 +67,20 @@ struct loop_access {
     /// Counts a source of work from outside the loop (a signal handler) in or out: while there
     /// is one, a loop with nothing else to do is waiting, not deadlocked.
     static void add_outside_work(event_loop& loop, std::ptrdiff_t delta) noexcept {
-        loop.outside_work_ = static_cast<std::size_t>(
-            static_cast<std::ptrdiff_t>(loop.outside_work_) + delta);
+        loop.outside_work_ =
+            static_cast<std::size_t>(static_cast<std::ptrdiff_t>(loop.outside_work_) + delta);
     }
     /// Counts one of corio's own operations that wakes no task (a reaper's poll) in or out:
     /// while only those are in flight, a loop whose tasks all wait is deadlocked.
     static void add_background_io(event_loop& loop, std::ptrdiff_t delta) noexcept {
-        loop.background_io_ = static_cast<std::size_t>(
-            static_cast<std::ptrdiff_t>(loop.background_io_) + delta);
+        loop.background_io_ =
+            static_cast<std::size_t>(static_cast<std::ptrdiff_t>(loop.background_io_) + delta);
     }
     /// Counts an executor job in or out: like outside work, and virtual time stands still
     /// while one runs.
     static void add_executor_job(event_loop& loop, std::ptrdiff_t delta) noexcept {
-        loop.executor_jobs_ = static_cast<std::size_t>(
-            static_cast<std::ptrdiff_t>(loop.executor_jobs_) + delta);
+        loop.executor_jobs_ =
+            static_cast<std::size_t>(static_cast<std::ptrdiff_t>(loop.executor_jobs_) + delta);
     }
     template <class F>
     static void for_each_pending_task(event_loop& loop, F&& f) {
@@ -157,9 +158,8 @@ inline void readiness_watch::run_ready(ready_node* node, bool run) noexcept {
         try {
             self->callback_();
         } catch (...) {
-            self->loop_->call_exception_handler(
-                exception_context{"Exception in reader/writer callback", std::current_exception(),
-                                  {}});
+            self->loop_->call_exception_handler(exception_context{
+                "Exception in reader/writer callback", std::current_exception(), {}});
         }
     }
     self->queued_ = false;
@@ -178,14 +178,15 @@ inline void readiness_watch::run_ready(ready_node* node, bool run) noexcept {
     throw std::runtime_error("no running event loop");
 }
 
-} // namespace corio::detail
+}  // namespace corio::detail
 
 namespace corio {
 
 inline event_loop& get_running_loop() {
     event_loop* loop = detail::loop_access::running();
-    if (loop == nullptr) [[unlikely]] detail::throw_no_running_loop();
+    if (loop == nullptr) [[unlikely]]
+        detail::throw_no_running_loop();
     return *loop;
 }
 
-} // namespace corio
+}  // namespace corio

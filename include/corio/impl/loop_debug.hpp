@@ -21,8 +21,8 @@ inline void event_loop::report_never_awaited(const detail::coro_promise_base& pr
         const detail::await_site site = promise.site();
         std::string message = "coroutine was never awaited";
         if (site.known()) {
-            message = "coroutine " + detail::readable_function(site.function) + " (" +
-                      site.file + ':' + std::to_string(site.line) + ") was never awaited";
+            message = "coroutine " + detail::readable_function(site.function) + " (" + site.file +
+                      ':' + std::to_string(site.line) + ") was never awaited";
         }
         loop->call_exception_handler(exception_context{std::move(message), nullptr, {}});
     } catch (...) {
@@ -51,13 +51,12 @@ inline void event_loop::run_batch_timed(detail::ready_queue& batch) {
 inline void event_loop::report_slow(const std::string& what, duration took) noexcept {
     try {
         char seconds[32];
-        std::snprintf(seconds, sizeof seconds, "%.3f",
-                      std::chrono::duration<double>(took).count());
-        call_exception_handler(exception_context{
-            "Executing " + (what.empty() ? std::string("a callback") : what) + " took " +
-                seconds + " seconds",
-            nullptr,
-            {}});
+        std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(took).count());
+        call_exception_handler(
+            exception_context{"Executing " + (what.empty() ? std::string("a callback") : what) +
+                                  " took " + seconds + " seconds",
+                              nullptr,
+                              {}});
     } catch (...) {
     }
 }
@@ -72,4 +71,4 @@ inline void event_loop::throw_deadlock() {
     throw deadlock_error(message);
 }
 
-} // namespace corio
+}  // namespace corio

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// What the event loop holds and runs, apart from tasks: the pending-task link and the task
-/// layer's hooks, `call_soon` callbacks, the inbox of other threads' callbacks, and the services a higher layer lends it (readiness
-/// watches are in impl/readiness_watch.hpp). Their members that go through the loop are in impl/loop_access.hpp.
+/// layer's hooks, `call_soon` callbacks, the inbox of other threads' callbacks, and the services a
+/// higher layer lends it (readiness watches are in impl/readiness_watch.hpp). Their members that go
+/// through the loop are in impl/loop_access.hpp.
 
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
@@ -145,6 +146,6 @@ public:
 /// Where a loop keeps each kind of service.
 enum class service_slot : unsigned { executor, signals, count };
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace corio
+}  // namespace corio

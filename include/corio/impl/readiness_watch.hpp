@@ -123,6 +123,6 @@ private:
     std::uint32_t events_;
 };
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace corio
+}  // namespace corio

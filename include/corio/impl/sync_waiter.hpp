@@ -148,4 +148,4 @@ inline void detach_all(waiter_list& list) noexcept {
     }
 }
 
-} // namespace corio::detail
+}  // namespace corio::detail

@@ -3,11 +3,11 @@
 /// The state of a task: a future whose result comes from a coroutine body the loop steps.
 
 #include "corio/coro.hpp"
-#include "corio/impl/future_state.hpp"
 #include "corio/detail/intrusive.hpp"
 #include "corio/detail/resumer.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
+#include "corio/impl/future_state.hpp"
 
 #include <coroutine>
 #include <cstdint>
@@ -64,8 +64,7 @@ public:
     /// An unnamed task: as in asyncio, only these take a number (`Task-N`).
     explicit task_state_base(event_loop& loop)
         : future_state_base(loop), id_(loop_access::next_task_id(loop)) {}
-    task_state_base(event_loop& loop, std::string&& name)
-        : future_state_base(loop) {
+    task_state_base(event_loop& loop, std::string&& name) : future_state_base(loop) {
         extras().name = std::move(name);
     }
 
@@ -270,8 +269,8 @@ private:
     }
 
     void report_unretrieved() noexcept override {
-        report(exception_context{"Task exception was never retrieved" + creation_note(),
-                                 exception_, name()});
+        report(exception_context{"Task exception was never retrieved" + creation_note(), exception_,
+                                 name()});
     }
 
     // " (created at file:line in f)" when the creation site is known (debug mode).
@@ -320,9 +319,9 @@ public:
         }
         if (self->loop_->get_debug()) {
             try {
-                self->report(exception_context{
-                    "Task was destroyed but it is pending!" + self->creation_note(), nullptr,
-                    self->name()});
+                self->report(exception_context{"Task was destroyed but it is pending!" +
+                                                   self->creation_note(),
+                                               nullptr, self->name()});
             } catch (...) {
             }
         }
@@ -357,9 +356,9 @@ private:
 
 template <class T>
 class task_state final : public task_state_base, public value_slot<T> {
-    static constexpr std::size_t alignment =
-        alignof(task_state_base) >= alignof(value_slot<T>) ? alignof(task_state_base)
-                                                            : alignof(value_slot<T>);
+    static constexpr std::size_t alignment = alignof(task_state_base) >= alignof(value_slot<T>)
+                                                 ? alignof(task_state_base)
+                                                 : alignof(value_slot<T>);
     // Rounded to 8 bytes where `T` allows, not to `new`'s 16: a million 104-byte states of
     // sleeping tasks take 104 MB, not 112.
     static constexpr std::size_t allocation_alignment = alignment <= 8 ? 8 : 16;
@@ -437,8 +436,8 @@ private:
                 auto handle = handle_access::make<Handle>(state);
                 self->fn_(std::as_const(handle));
             } catch (...) {
-                state->loop().call_exception_handler(exception_context{
-                    "Exception in done callback", std::current_exception(), {}});
+                state->loop().call_exception_handler(
+                    exception_context{"Exception in done callback", std::current_exception(), {}});
             }
         }
         delete self;
@@ -536,4 +535,4 @@ private:
     task_state_base* task_ = nullptr;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

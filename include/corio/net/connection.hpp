@@ -5,11 +5,11 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
+#include "corio/detail/unique_fd.hpp"
 #include "corio/impl/io_awaiter.hpp"
 #include "corio/net/resolve.hpp"
 #include "corio/net/socket_address.hpp"
 #include "corio/net/stream.hpp"
-#include "corio/detail/unique_fd.hpp"
 
 #include <cerrno>
 #include <cstddef>
@@ -79,7 +79,7 @@ inline coro<unique_fd> connect_to(address_info info, int& error) {
     throw std::system_error(errors.front(), std::system_category(), what);
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Connects to `host`:`port` over TCP and returns the connection's reader and writer
 /// (asyncio's `open_connection`): `auto [reader, writer] = co_await corio::open_connection(h, p);`
@@ -121,4 +121,4 @@ inline coro<unique_fd> connect_to(address_info info, int& error) {
     co_return detail::make_socket_streams(std::move(fd), options.limit);
 }
 
-} // namespace corio
+}  // namespace corio

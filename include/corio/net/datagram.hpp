@@ -3,17 +3,17 @@
 /// `corio::open_datagram_endpoint`: UDP with awaitable `send_to` / `recv_from` (what asyncio's
 /// `loop.create_datagram_endpoint` does with callbacks, as coroutines).
 
-#include "corio/net/connection.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
-#include "corio/impl/io_awaiter.hpp"
+#include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
-#include "corio/reactor/operation.hpp"
+#include "corio/impl/io_awaiter.hpp"
+#include "corio/net/connection.hpp"
 #include "corio/net/resolve.hpp"
 #include "corio/net/socket_address.hpp"
-#include "corio/detail/unique_fd.hpp"
+#include "corio/reactor/operation.hpp"
 
 #include <cerrno>
 #include <coroutine>
@@ -101,8 +101,8 @@ public:
             if (ended_) throw_errno(EBADF, what);
             list_node::unlink();
             state_->op_done();
-            const int result = io_awaiter::await_resume();      // throws if the task was cancelled
-            if (result == -ECANCELED) throw_errno(EBADF, what); // withdrawn by close()
+            const int result = io_awaiter::await_resume();       // throws if the task was cancelled
+            if (result == -ECANCELED) throw_errno(EBADF, what);  // withdrawn by close()
             return static_cast<std::size_t>(check_result(result, what));
         }
 
@@ -182,7 +182,7 @@ private:
     datagram_state* s_ = nullptr;
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// A UDP socket (asyncio's datagram transport, with coroutines instead of a protocol).
 ///
@@ -331,4 +331,4 @@ open_datagram_endpoint(std::string local_host, std::uint16_t local_port,
         detail::datagram_ref(new detail::datagram_state(loop, std::move(fd))));
 }
 
-} // namespace corio
+}  // namespace corio

@@ -136,7 +136,7 @@ inline std::vector<address_info> getaddrinfo_blocking(const std::string& host, s
     return result;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Resolves `host` and `port` into the addresses to try, in `getaddrinfo`'s order (asyncio's
 /// `loop.getaddrinfo`).
@@ -160,4 +160,4 @@ getaddrinfo(std::string host, std::uint16_t port, resolve_options options = {}) 
     co_return co_await std::move(resolving);
 }
 
-} // namespace corio
+}  // namespace corio

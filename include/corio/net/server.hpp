@@ -11,18 +11,18 @@
 /// once descriptors free up), connections aborted before they were accepted, and network
 /// errors the kernel passes on to `accept`.
 
-#include "corio/net/connection.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
 #include "corio/detail/intrusive.hpp"
-#include "corio/sync/event.hpp"
+#include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
-#include "corio/reactor/operation.hpp"
+#include "corio/net/connection.hpp"
 #include "corio/net/resolve.hpp"
 #include "corio/net/socket_address.hpp"
 #include "corio/net/stream.hpp"
+#include "corio/reactor/operation.hpp"
+#include "corio/sync/event.hpp"
 #include "corio/task.hpp"
-#include "corio/detail/unique_fd.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -187,13 +187,13 @@ public:
             auto* self = static_cast<listener*>(node);
             server_state* owner = self->owner_;
             self->queued_ = false;
-            ++owner->processing_; // the state must outlive this, whatever is released in it
+            ++owner->processing_;  // the state must outlive this, whatever is released in it
             if (run) {
                 if (self->result_ == -EAGAIN || owner->on_accepted(*self, self->result_)) {
                     self->accept_more();
                 }
             } else if (self->result_ >= 0) {
-                ::close(self->result_); // the loop is closing: nobody will serve it
+                ::close(self->result_);  // the loop is closing: nobody will serve it
             }
             if (owner->closed_ && !self->busy()) self->sock_.reset();
             --owner->processing_;
@@ -232,7 +232,7 @@ public:
     }
     /// Remembers the Unix socket file to remove on close (if it is still ours then).
     void set_unix_path(std::string path) {
-        struct stat st {};
+        struct stat st{};
         if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &st) == 0) {
             path_ = std::move(path);
             path_dev_ = st.st_dev;
@@ -311,14 +311,11 @@ private:
             return true;
         }
         switch (-result) {
-        case ECANCELED:
-            return false; // closing
+        case ECANCELED: return false;  // closing
         case EMFILE:
         case ENFILE:
         case ENOBUFS:
-        case ENOMEM:
-            l.back_off(-result);
-            return false;
+        case ENOMEM: l.back_off(-result); return false;
         case EAGAIN:
         case EINTR:
         case ECONNABORTED:
@@ -331,7 +328,7 @@ private:
         case EHOSTUNREACH:
         case EOPNOTSUPP:
         case ENETUNREACH:
-            return true; // this connection is gone (or never was); the next one may come
+            return true;  // this connection is gone (or never was); the next one may come
         default:
             report("Error on accept(); the server stops accepting on this socket",
                    std::make_exception_ptr(
@@ -350,7 +347,7 @@ private:
 
     void unlink_path() noexcept {
         if (path_.empty()) return;
-        struct stat st {};
+        struct stat st{};
         if (::stat(path_.c_str(), &st) == 0 && st.st_dev == path_dev_ && st.st_ino == path_ino_) {
             ::unlink(path_.c_str());
         }
@@ -481,7 +478,7 @@ private:
     return sock;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// A running server (asyncio's `Server`): a cheap, copyable handle.
 ///
@@ -556,7 +553,7 @@ private:
 /// - Lazy (a `coro`); the server accepts as soon as it is returned. Errors binding or
 ///   listening are `std::system_error` (nothing stays open then).
 template <class Handler>
-requires detail::connection_handler<std::decay_t<Handler>>
+    requires detail::connection_handler<std::decay_t<Handler>>
 [[nodiscard]] coro<server> start_server(Handler handler, std::string host, std::uint16_t port,
                                         server_options options = {}) {
     resolve_options hints;
@@ -604,12 +601,12 @@ requires detail::connection_handler<std::decay_t<Handler>>
 /// leading '\0' names an abstract socket) and serves each connection as `start_server` does
 /// (asyncio's `start_unix_server`). Closing the server removes the file.
 template <class Handler>
-requires detail::connection_handler<std::decay_t<Handler>>
+    requires detail::connection_handler<std::decay_t<Handler>>
 [[nodiscard]] coro<server> start_unix_server(Handler handler, std::string path,
                                              server_options options = {}) {
     const socket_address address = socket_address::unix_path(path);
     if (!path.empty() && path[0] != '\0') {
-        struct stat st {};
+        struct stat st{};
         if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
     }
     event_loop& loop = get_running_loop();
@@ -621,4 +618,4 @@ requires detail::connection_handler<std::decay_t<Handler>>
     co_return server(std::move(state));
 }
 
-} // namespace corio
+}  // namespace corio

@@ -5,10 +5,10 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
-#include "corio/impl/io_awaiter.hpp"
-#include "corio/event_loop.hpp"
-#include "corio/net/socket_address.hpp"
 #include "corio/detail/unique_fd.hpp"
+#include "corio/event_loop.hpp"
+#include "corio/impl/io_awaiter.hpp"
+#include "corio/net/socket_address.hpp"
 
 #include <cstddef>
 #include <span>
@@ -67,4 +67,4 @@ inline coro<> event_loop::sock_connect(int fd, socket_address address) {
     detail::check_result(co_await connect, "connect");
 }
 
-} // namespace corio
+}  // namespace corio

@@ -70,12 +70,15 @@ public:
     [[nodiscard]] sockaddr* data() noexcept { return reinterpret_cast<sockaddr*>(&storage_); }
     [[nodiscard]] socklen_t size() const noexcept { return length_; }
     /// The room a syscall may fill in (then `resize` to what it reported).
-    [[nodiscard]] static constexpr socklen_t capacity() noexcept { return sizeof(sockaddr_storage); }
+    [[nodiscard]] static constexpr socklen_t capacity() noexcept {
+        return sizeof(sockaddr_storage);
+    }
     void resize(socklen_t length) noexcept { length_ = length; }
 
     /// The port of an IP address (0 otherwise).
     [[nodiscard]] std::uint16_t port() const noexcept {
-        if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+        if (family() == AF_INET)
+            return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
         if (family() == AF_INET6) {
             return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
         }
@@ -109,4 +112,4 @@ private:
     socklen_t length_ = 0;
 };
 
-} // namespace corio
+}  // namespace corio

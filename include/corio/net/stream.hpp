@@ -152,8 +152,8 @@ public:
     /// Writes every element of `lines` (strings, string views, byte spans...), in one
     /// syscall when nothing is buffered.
     template <std::ranges::input_range R>
-    requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view> ||
-        std::convertible_to<std::ranges::range_reference_t<R>, std::span<const std::byte>>
+        requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view> ||
+                 std::convertible_to<std::ranges::range_reference_t<R>, std::span<const std::byte>>
     void writelines(R&& lines) const {
         constexpr std::size_t batch = 64;
         iovec pieces[batch];
@@ -212,7 +212,11 @@ public:
         t_->set_write_buffer_limits(high, low);
     }
     /// `{low, high}`, as asyncio's `get_write_buffer_limits`.
-    [[nodiscard]] std::pair<std::size_t, std::size_t> write_buffer_limits() const noexcept {
+    [[nodiscard]] std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept {
+        return t_->write_buffer_limits();
+    }
+    [[deprecated("use get_write_buffer_limits(), as asyncio spells it")]] [[nodiscard]]
+    std::pair<std::size_t, std::size_t> write_buffer_limits() const noexcept {
         return t_->write_buffer_limits();
     }
     /// The descriptor (-1 once closed).
@@ -266,6 +270,6 @@ namespace detail {
         loop, std::move(fd), stream_transport::kind::pipe, default_stream_limit)));
 }
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace corio
+}  // namespace corio

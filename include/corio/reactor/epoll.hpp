@@ -17,8 +17,8 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,7 +194,7 @@ private:
 
         [[nodiscard]] bool ready_for(const io_operation& op) const noexcept {
             return (interest_of(op) & EPOLLIN) != 0 ? readable || read_hung_up
-                                                     : writable || write_hung_up;
+                                                    : writable || write_hung_up;
         }
         void set_ready(const io_operation& op, bool ready) noexcept {
             ((interest_of(op) & EPOLLIN) != 0 ? readable : writable) = ready;
@@ -245,17 +245,13 @@ private:
         case io_opcode::read:
         case io_opcode::recv:
         case io_opcode::recvmsg:
-        case io_opcode::accept:
-            return EPOLLIN;
+        case io_opcode::accept: return EPOLLIN;
         case io_opcode::write:
         case io_opcode::send:
         case io_opcode::sendmsg:
-        case io_opcode::connect:
-            return EPOLLOUT;
-        case io_opcode::fsync:
-            return 0;
-        case io_opcode::poll:
-            return op.poll_events & (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP);
+        case io_opcode::connect: return EPOLLOUT;
+        case io_opcode::fsync: return 0;
+        case io_opcode::poll: return op.poll_events & (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP);
         }
         return 0;
     }
@@ -268,12 +264,12 @@ private:
             interest |= interest_of(*op);
         }
         epoll_event event{};
-        event.events = state.persistent ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
-                                        : interest | EPOLLONESHOT;
+        event.events =
+            state.persistent ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET : interest | EPOLLONESHOT;
         event.data.u64 = static_cast<std::uint64_t>(fd);
         ++syscalls_;
-        int rc = ::epoll_ctl(epoll_.get(), state.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
-                             &event);
+        int rc =
+            ::epoll_ctl(epoll_.get(), state.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event);
         if (rc != 0 && (errno == ENOENT || errno == EEXIST)) {
             // The kernel forgot the descriptor (closed and reused) or knew it already.
             ++syscalls_;
@@ -291,9 +287,8 @@ private:
         while (io_operation* op = state.waiting.front()) {
             unlink(state, *op);
             if (error == EPERM) {
-                finish(*op, op->opcode == io_opcode::poll
-                                ? static_cast<int>(interest_of(*op))
-                                : perform(*op));
+                finish(*op, op->opcode == io_opcode::poll ? static_cast<int>(interest_of(*op))
+                                                          : perform(*op));
             } else {
                 finish(*op, -error);
             }
@@ -371,9 +366,7 @@ private:
                          ? ::write(op.fd, op.buffer, op.length)
                          : ::pwrite(op.fd, op.buffer, op.length, static_cast<off_t>(op.offset));
                 break;
-            case io_opcode::recv:
-                rc = ::recv(op.fd, op.buffer, op.length, op.flags);
-                break;
+            case io_opcode::recv: rc = ::recv(op.fd, op.buffer, op.length, op.flags); break;
             case io_opcode::send:
                 rc = ::send(op.fd, op.buffer, op.length, op.flags | MSG_NOSIGNAL);
                 break;
@@ -420,7 +413,8 @@ private:
 
     int wait(epoll_event* events, int capacity, std::optional<std::chrono::nanoseconds> timeout) {
         ++syscalls_;
-        if (timeout && timeout->count() <= 0) return ::epoll_wait(epoll_.get(), events, capacity, 0);
+        if (timeout && timeout->count() <= 0)
+            return ::epoll_wait(epoll_.get(), events, capacity, 0);
         if (timeout) {
             // A timer armed for an earlier wait that ended on I/O is simply re-armed; one left
             // armed before a wait without a timeout wakes it once, for nothing.
@@ -451,4 +445,4 @@ private:
 
 static_assert(reactor<epoll_reactor>);
 
-} // namespace corio
+}  // namespace corio

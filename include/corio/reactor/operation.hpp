@@ -85,4 +85,4 @@ struct io_operation {
 using operation_chain =
     detail::chain<io_operation, &io_operation::reactor_next_, &io_operation::reactor_prev_>;
 
-} // namespace corio
+}  // namespace corio

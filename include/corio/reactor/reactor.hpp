@@ -49,19 +49,19 @@
 namespace corio {
 
 template <class R>
-concept reactor = std::destructible<R> &&
-                  requires(R& r, const R& cr, io_operation& op, int fd,
-                           std::optional<std::chrono::nanoseconds> timeout) {
-                      { r.submit(op) } -> std::same_as<bool>;
-                      { r.cancel(op) } noexcept;
-                      { r.cancel_all() } noexcept;
-                      { cr.idle() } noexcept -> std::same_as<bool>;
-                      { cr.in_flight_count() } noexcept -> std::same_as<std::size_t>;
-                      { r.forget(fd) } noexcept;
-                      { r.poll(timeout) } -> std::same_as<std::size_t>;
-                      { r.wake() } noexcept;
-                      { R::name() } noexcept -> std::convertible_to<std::string_view>;
-                  };
+concept reactor =
+    std::destructible<R> && requires(R& r, const R& cr, io_operation& op, int fd,
+                                     std::optional<std::chrono::nanoseconds> timeout) {
+        { r.submit(op) } -> std::same_as<bool>;
+        { r.cancel(op) } noexcept;
+        { r.cancel_all() } noexcept;
+        { cr.idle() } noexcept -> std::same_as<bool>;
+        { cr.in_flight_count() } noexcept -> std::same_as<std::size_t>;
+        { r.forget(fd) } noexcept;
+        { r.poll(timeout) } -> std::same_as<std::size_t>;
+        { r.wake() } noexcept;
+        { R::name() } noexcept -> std::convertible_to<std::string_view>;
+    };
 
 /// The `reactor` contract behind virtual functions, member for member: the event loop holds
 /// one, so that the backend can be chosen at run time (`new_event_loop`, `CORIO_BACKEND`).
@@ -112,4 +112,4 @@ private:
     R reactor_;
 };
 
-} // namespace corio
+}  // namespace corio

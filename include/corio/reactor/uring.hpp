@@ -95,9 +95,7 @@ public:
         case io_opcode::connect:
             ::io_uring_prep_connect(sqe, op.fd, op.address, *op.address_length);
             break;
-        case io_opcode::poll:
-            ::io_uring_prep_poll_add(sqe, op.fd, op.poll_events);
-            break;
+        case io_opcode::poll: ::io_uring_prep_poll_add(sqe, op.fd, op.poll_events); break;
         case io_opcode::recvmsg:
             ::io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buffer),
                                     static_cast<unsigned>(op.flags));
@@ -128,7 +126,8 @@ public:
 
     /// Withdraws every operation in flight (when the loop closes).
     void cancel_all() noexcept {
-        for (io_operation* op = in_flight_.front(); op != nullptr; op = operation_chain::next(*op)) {
+        for (io_operation* op = in_flight_.front(); op != nullptr;
+             op = operation_chain::next(*op)) {
             cancel(*op);
         }
     }
@@ -252,6 +251,6 @@ private:
 
 static_assert(reactor<uring_reactor>);
 
-} // namespace corio
+}  // namespace corio
 
 #endif

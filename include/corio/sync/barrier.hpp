@@ -207,4 +207,4 @@ inline void barrier::abort() noexcept {
     while (detail::sync_waiter* w = blocked_.front()) w->wake(status::denied);
 }
 
-} // namespace corio
+}  // namespace corio

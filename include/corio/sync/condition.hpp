@@ -177,4 +177,4 @@ inline void condition::notify(std::size_t n) {
     }
 }
 
-} // namespace corio
+}  // namespace corio

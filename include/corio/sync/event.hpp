@@ -85,4 +85,4 @@ private:
 
 inline event::wait_awaiter event::wait() noexcept { return wait_awaiter(*this); }
 
-} // namespace corio
+}  // namespace corio

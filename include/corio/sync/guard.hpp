@@ -71,6 +71,6 @@ private:
     Owner* owner_;
 };
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace corio
+}  // namespace corio

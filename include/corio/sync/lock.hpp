@@ -2,8 +2,8 @@
 /// \file
 /// `corio::lock`: mutual exclusion between tasks (asyncio's `Lock`).
 
-#include "corio/sync/detail/grant_awaiter.hpp"
 #include "corio/impl/sync_waiter.hpp"
+#include "corio/sync/detail/grant_awaiter.hpp"
 #include "corio/sync/guard.hpp"
 
 #include <coroutine>
@@ -100,4 +100,4 @@ inline detail::scoped_awaiter<lock, lock::acquire_awaiter> lock::scoped() noexce
     return {*this, *this};
 }
 
-} // namespace corio
+}  // namespace corio

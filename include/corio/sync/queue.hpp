@@ -111,7 +111,7 @@ private:
     [[no_unique_address]] Compare compare_;
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// The queue behind `queue`, `priority_queue` and `lifo_queue`; `Store` decides the order.
 ///
@@ -413,7 +413,8 @@ public:
     /// The awaiter of `get()`: receives the item, in the getting task's frame.
     class get_awaiter : public detail::sync_waiter {
     public:
-        explicit get_awaiter(basic_queue& q) noexcept : sync_waiter(sync_ops<&cancel>), queue_(&q) {}
+        explicit get_awaiter(basic_queue& q) noexcept
+            : sync_waiter(sync_ops<&cancel>), queue_(&q) {}
         ~get_awaiter() {
             // A frame destroyed while an item was on its way to it (the loop closing): the item
             // goes back, or is dropped if it cannot be stored.
@@ -484,7 +485,8 @@ public:
     /// The awaiter of `join()`.
     class join_awaiter : public detail::sync_waiter {
     public:
-        explicit join_awaiter(basic_queue& q) noexcept : sync_waiter(sync_ops<&cancel>), queue_(&q) {}
+        explicit join_awaiter(basic_queue& q) noexcept
+            : sync_waiter(sync_ops<&cancel>), queue_(&q) {}
 
         [[nodiscard]] bool await_ready() const noexcept { return queue_->unfinished_ == 0; }
 
@@ -538,4 +540,4 @@ public:
     using basic_queue<T, detail::lifo_store<T>>::basic_queue;
 };
 
-} // namespace corio
+}  // namespace corio

@@ -3,8 +3,8 @@
 /// `corio::semaphore` and `corio::bounded_semaphore`: counters of units that tasks acquire and
 /// release (asyncio's `Semaphore` and `BoundedSemaphore`).
 
-#include "corio/sync/detail/grant_awaiter.hpp"
 #include "corio/impl/sync_waiter.hpp"
+#include "corio/sync/detail/grant_awaiter.hpp"
 #include "corio/sync/guard.hpp"
 
 #include <coroutine>
@@ -108,4 +108,4 @@ inline detail::scoped_awaiter<semaphore, semaphore::acquire_awaiter> semaphore::
     return {*this, *this};
 }
 
-} // namespace corio
+}  // namespace corio

@@ -7,14 +7,14 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
-#include "corio/impl/future_state.hpp"
-#include "corio/impl/io_awaiter.hpp"
-#include "corio/impl/task_state.hpp"
+#include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/executor.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/future_state.hpp"
+#include "corio/impl/io_awaiter.hpp"
+#include "corio/impl/task_state.hpp"
 #include "corio/reactor/operation.hpp"
-#include "corio/detail/unique_fd.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -50,13 +50,13 @@ namespace corio {
 /// | `"a"` | `open_mode::append \| open_mode::create` |
 /// | `"x"` | `open_mode::write \| open_mode::exclusive` |
 enum class open_mode : unsigned {
-    read = 1U << 0,          ///< reading allowed (`O_RDONLY`, or `O_RDWR` with `write`)
-    write = 1U << 1,         ///< writing allowed (`O_WRONLY`, or `O_RDWR` with `read`)
+    read = 1U << 0,   ///< reading allowed (`O_RDONLY`, or `O_RDWR` with `write`)
+    write = 1U << 1,  ///< writing allowed (`O_WRONLY`, or `O_RDWR` with `read`)
     read_write = read | write,
-    append = 1U << 2,        ///< implies `write`; every write goes to the end (`O_APPEND`)
-    create = 1U << 3,        ///< create the file if missing (`O_CREAT`)
-    truncate = 1U << 4,      ///< empty the file (`O_TRUNC`); needs `write` or `append`
-    exclusive = 1U << 5,     ///< implies `create`; fail with `EEXIST` if the file exists (`O_EXCL`)
+    append = 1U << 2,     ///< implies `write`; every write goes to the end (`O_APPEND`)
+    create = 1U << 3,     ///< create the file if missing (`O_CREAT`)
+    truncate = 1U << 4,   ///< empty the file (`O_TRUNC`); needs `write` or `append`
+    exclusive = 1U << 5,  ///< implies `create`; fail with `EEXIST` if the file exists (`O_EXCL`)
 };
 
 [[nodiscard]] constexpr open_mode operator|(open_mode a, open_mode b) noexcept {
@@ -241,8 +241,8 @@ inline coro<std::size_t> file_read_at(shared_file_descriptor file, std::uint64_t
                                       std::span<std::byte> buffer) {
     if (!file) throw_file_closed("read_at");
     if (buffer.empty()) co_return 0;
-    co_return co_await file_transfer(std::move(file), io_opcode::read, buffer.data(),
-                                     buffer.size(), offset);
+    co_return co_await file_transfer(std::move(file), io_opcode::read, buffer.data(), buffer.size(),
+                                     offset);
 }
 
 inline coro<std::string> file_read_string_at(shared_file_descriptor file, std::uint64_t offset,
@@ -266,7 +266,7 @@ inline coro<std::size_t> file_write_at(shared_file_descriptor file, std::uint64_
 }
 
 [[nodiscard]] inline std::uint64_t file_size(const file_descriptor& file) {
-    struct stat status {};
+    struct stat status{};
     if (::fstat(file.fd, &status) != 0) throw_file_error(errno, "fstat", file.name);
     return static_cast<std::uint64_t>(status.st_size);
 }
@@ -334,7 +334,7 @@ inline coro<> file_close(shared_file_descriptor file) {
     co_await job;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// An open file, read and written asynchronously at explicit offsets (beyond asyncio, whose
 /// file objects block the loop).
@@ -394,7 +394,7 @@ public:
             } while (descriptor < 0 && errno == EINTR);
             if (descriptor < 0) detail::throw_file_error(errno, "open", path.native());
             unique_fd owned(descriptor);
-            struct stat status {};
+            struct stat status{};
             if (::fstat(descriptor, &status) != 0) {
                 detail::throw_file_error(errno, "fstat", path.native());
             }
@@ -475,4 +475,4 @@ private:
     detail::shared_file_descriptor file_;
 };
 
-} // namespace corio
+}  // namespace corio

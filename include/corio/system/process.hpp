@@ -9,12 +9,12 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
-#include "corio/impl/io_awaiter.hpp"
+#include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/gather.hpp"
+#include "corio/impl/io_awaiter.hpp"
 #include "corio/net/stream.hpp"
 #include "corio/task.hpp"
-#include "corio/detail/unique_fd.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -53,8 +53,8 @@ struct stdio_redirect {
     enum class kind : std::uint8_t { inherit, pipe, devnull, stdout_, fd };
     kind how = kind::inherit;
     int fd = -1;  // with `kind::fd`
-    friend constexpr bool operator==(const stdio_redirect&, const stdio_redirect&) noexcept =
-        default;
+    friend constexpr bool operator==(const stdio_redirect&,
+                                     const stdio_redirect&) noexcept = default;
 };
 
 /// The child shares the parent's stream (asyncio's `None`).
@@ -319,8 +319,8 @@ inline coro<communicate_result> communicate_with(std::shared_ptr<child_state> ch
     }
     // The three at once: a child blocked writing a full stdout pipe while the parent still
     // writes its stdin (or the other way round) would deadlock.
-    auto results = co_await gather(feed_stdin(child, std::move(input)),
-                                   read_to_end(child, false), read_to_end(child, true));
+    auto results = co_await gather(feed_stdin(child, std::move(input)), read_to_end(child, false),
+                                   read_to_end(child, true));
     co_await wait_for_exit(child);
     // A named result: g++ 12 mishandles braced aggregate temporaries in coroutines.
     communicate_result result;
@@ -329,7 +329,7 @@ inline coro<communicate_result> communicate_with(std::shared_ptr<child_state> ch
     co_return result;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// A child process (asyncio's `asyncio.subprocess.Process`), made by `create_subprocess_exec`
 /// or `create_subprocess_shell`. A move-only handle; `wait()` and `communicate()` keep what
@@ -443,9 +443,7 @@ public:
     void open(int target, const char* path, int flags) {
         check(::posix_spawn_file_actions_addopen(&actions_, target, path, flags, 0));
     }
-    void chdir(const char* path) {
-        check(::posix_spawn_file_actions_addchdir_np(&actions_, path));
-    }
+    void chdir(const char* path) { check(::posix_spawn_file_actions_addchdir_np(&actions_, path)); }
     [[nodiscard]] const posix_spawn_file_actions_t* get() const noexcept { return &actions_; }
 
 private:
@@ -525,8 +523,7 @@ inline stdio_setup redirect_stream(spawn_actions& actions, const stdio_redirect&
                                    const char* name) {
     stdio_setup setup;
     switch (how.how) {
-    case stdio_redirect::kind::inherit:
-        break;
+    case stdio_redirect::kind::inherit: break;
     case stdio_redirect::kind::pipe: {
         pipe_ends ends = make_child_pipe(target == STDIN_FILENO);
         actions.dup2(ends.child.get(), target);
@@ -545,7 +542,8 @@ inline stdio_setup redirect_stream(spawn_actions& actions, const stdio_redirect&
         actions.dup2(STDOUT_FILENO, STDERR_FILENO);
         break;
     case stdio_redirect::kind::fd:
-        if (how.fd < 0) throw std::invalid_argument(std::string("corio::use_fd: bad fd for ") + name);
+        if (how.fd < 0)
+            throw std::invalid_argument(std::string("corio::use_fd: bad fd for ") + name);
         setup.child_end = high_duplicate(how.fd, "use_fd");
         actions.dup2(setup.child_end.get(), target);
         break;
@@ -583,16 +581,17 @@ inline process spawn(const std::string& path, bool search_path,
     char** envp = environ;
     if (options.env) {
         env.reserve(options.env->size() + 1);
-        for (const std::string& entry : *options.env) env.push_back(const_cast<char*>(entry.c_str()));
+        for (const std::string& entry : *options.env)
+            env.push_back(const_cast<char*>(entry.c_str()));
         env.push_back(nullptr);
         envp = env.data();
     }
 
     pid_t pid = -1;
-    const int rc = search_path ? ::posix_spawnp(&pid, path.c_str(), actions.get(),
-                                                attributes.get(), args.data(), envp)
-                               : ::posix_spawn(&pid, path.c_str(), actions.get(),
-                                               attributes.get(), args.data(), envp);
+    const int rc =
+        search_path
+            ? ::posix_spawnp(&pid, path.c_str(), actions.get(), attributes.get(), args.data(), envp)
+            : ::posix_spawn(&pid, path.c_str(), actions.get(), attributes.get(), args.data(), envp);
     if (rc != 0) {
         throw std::system_error(rc, std::system_category(), std::string(what) + ": " + path);
     }
@@ -614,7 +613,7 @@ inline process spawn(const std::string& path, bool search_path,
     return process(std::move(state));
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Starts `program` with `args` (without the program's name), no shell involved (asyncio's
 /// `create_subprocess_exec`): `auto p = co_await corio::create_subprocess_exec("ls", args);`.
@@ -656,4 +655,4 @@ inline process spawn(const std::string& path, bool search_path,
     }
 }
 
-} // namespace corio
+}  // namespace corio

@@ -12,9 +12,9 @@
 /// (or closing the loop) restores the thread's mask and the disposition found before.
 
 #include "corio/detail/fd.hpp"
+#include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/task.hpp"
-#include "corio/detail/unique_fd.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -274,8 +274,7 @@ private:
 };
 
 [[nodiscard]] inline signal_service* find_signal_service(event_loop& loop) noexcept {
-    return static_cast<signal_service*>(
-        loop_access::service(loop, service_slot::signals).get());
+    return static_cast<signal_service*>(loop_access::service(loop, service_slot::signals).get());
 }
 
 /// `add_signal_handler` for corio's own handlers that never wake a task (the task dump), so
@@ -289,7 +288,7 @@ inline void add_quiet_signal_handler(event_loop& loop, int signo, std::function<
     return service != nullptr && service->installed(signo);
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Calls `fn()` on the loop each time the process receives `signo` (asyncio's
 /// `add_signal_handler`); replaces an earlier handler of `signo` on this loop.
@@ -436,6 +435,6 @@ template <class T>
     return std::make_unique<sigint_guard>(loop, handle_access::state(main));
 }
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace corio
+}  // namespace corio

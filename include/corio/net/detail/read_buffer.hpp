@@ -81,9 +81,9 @@ public:
     /// Makes room after what is buffered for at least `room` more bytes and returns all the
     /// room there is. Slides the bytes to the front when that is enough; otherwise grows
     /// (doubling), to no more than `max_capacity` unless `room` needs it.
-    [[nodiscard]] std::span<char> reserve(std::size_t room = 1,
-                                          std::size_t max_capacity =
-                                              std::numeric_limits<std::size_t>::max()) {
+    [[nodiscard]] std::span<char>
+    reserve(std::size_t room = 1,
+            std::size_t max_capacity = std::numeric_limits<std::size_t>::max()) {
         make_room(room, max_capacity);
         return {data_.get() + end_, capacity_ - end_};
     }
@@ -123,4 +123,4 @@ private:
     std::size_t end_ = 0;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

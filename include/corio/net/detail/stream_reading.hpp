@@ -84,7 +84,7 @@ struct stream_reading {
                 have += got;
             }
         } catch (...) {
-            t.unread(std::string_view(out.data(), have)); // nothing received is lost
+            t.unread(std::string_view(out.data(), have));  // nothing received is lost
             throw;
         }
         out.resize(have);
@@ -173,7 +173,7 @@ struct stream_reading {
                 }
             }
             if (t.input_ended()) {
-                if (t.error() != 0) t.throw_error("recv"); // what is buffered stays for read()
+                if (t.error() != 0) t.throw_error("recv");  // what is buffered stays for read()
                 t.consume(data.size());
                 if (line) co_return Result(data);
                 throw incomplete_read_error(std::string(data), std::nullopt);
@@ -190,4 +190,4 @@ struct stream_reading {
     static constexpr std::size_t max_chunk = std::size_t{256} * 1024;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail

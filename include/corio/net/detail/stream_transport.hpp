@@ -58,10 +58,10 @@ inline void ignore_sigpipe_once() noexcept {
     static std::once_flag once;
     try {
         std::call_once(once, [] {
-            struct sigaction current {};
+            struct sigaction current{};
             if (::sigaction(SIGPIPE, nullptr, &current) == 0 &&
                 (current.sa_flags & SA_SIGINFO) == 0 && current.sa_handler == SIG_DFL) {
-                struct sigaction ignore {};
+                struct sigaction ignore{};
                 ignore.sa_handler = SIG_IGN;
                 ::sigemptyset(&ignore.sa_mask);
                 ::sigaction(SIGPIPE, &ignore, nullptr);
@@ -197,8 +197,8 @@ public:
                 return 0;
             }
             t_->read_op_ = nullptr;
-            if (t_->closed()) t_->release_fd(); // the close was waiting for this operation
-            const int result = io_awaiter::await_resume(); // throws if the task was cancelled
+            if (t_->closed()) t_->release_fd();  // the close was waiting for this operation
+            const int result = io_awaiter::await_resume();  // throws if the task was cancelled
             return t_->on_received(result);
         }
 
@@ -464,7 +464,7 @@ private:
             if (result == -ECANCELED && aborting_) {
                 drop_write_buffer();
             } else if (result == -EAGAIN || result == -EINTR) {
-                return true; // retried by the caller
+                return true;  // retried by the caller
             } else {
                 fail(-result);
             }
@@ -495,7 +495,7 @@ private:
         }
         const bool ok = self->take_write_result(self->result_);
         if (self->aborting_ || self->error_ != 0) {
-            self->drop_write_buffer(); // even what the kernel did not take after all
+            self->drop_write_buffer();  // even what the kernel did not take after all
         } else if (ok) {
             try {
                 self->start_write();
@@ -683,6 +683,6 @@ private:
     what what_;
 };
 
-} // namespace detail
+}  // namespace detail
 
-} // namespace corio
+}  // namespace corio

@@ -19,7 +19,8 @@ namespace corio::detail {
 template <class Owner>
 class grant_awaiter : public sync_waiter {
 public:
-    explicit grant_awaiter(Owner& owner) noexcept : sync_waiter(sync_ops<&cancel>), owner_(&owner) {}
+    explicit grant_awaiter(Owner& owner) noexcept
+        : sync_waiter(sync_ops<&cancel>), owner_(&owner) {}
     grant_awaiter(const grant_awaiter&) = delete;
     grant_awaiter& operator=(const grant_awaiter&) = delete;
     ~grant_awaiter() {
@@ -59,4 +60,4 @@ private:
     Owner* owner_;
 };
 
-} // namespace corio::detail
+}  // namespace corio::detail
