@@ -101,9 +101,9 @@ public:
 
 /// The event loop: one per thread, driving tasks, callbacks, timers and I/O.
 ///
-/// This is the non-template interface every loop implements; the reactor is plugged in by
-/// `basic_event_loop<Reactor>`. Except `call_soon_threadsafe`, every member is called on the
-/// loop's own thread.
+/// Not a template: it reaches its reactor through `any_reactor` (reactor/reactor.hpp), so that
+/// the backend is chosen at run time; `basic_event_loop<Reactor>` owns the reactor. Except
+/// `call_soon_threadsafe`, every member is called on the loop's own thread.
 class event_loop {
 public:
     using clock = detail::loop_clock;

@@ -68,7 +68,8 @@ public:
     explicit watch_set(std::uint32_t events) noexcept : events_(events) {}
     watch_set(const watch_set&) = delete;
     watch_set& operator=(const watch_set&) = delete;
-    ~watch_set() { release_all(); }
+    // No destructor of its own: the loop's `close()` releases the watches while the reactor
+    // their operations are in still exists.
 
     /// Watches `fd`, or gives its watch a new callback.
     void add(event_loop& loop, int fd, std::function<void()> callback) {
