@@ -10,6 +10,7 @@
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
+#include <corio/timeout.hpp>
 
 #include <chrono>
 #include <memory>
@@ -462,6 +463,41 @@ TEST_CASE("future: listeners are told oldest first, whatever unlinks meanwhile",
     CHECK(log == std::vector<int>{0, 2, 5});
     CHECK(list.empty());
     for (const auto& l : listeners) CHECK_FALSE(l.linked());
+}
+
+TEST_CASE("future: awaiting a future or task of another loop throws at once", "[future]") {
+    frame_leak_check leaks;
+    auto other = corio::new_event_loop();
+    auto foreign = other->create_future<int>();
+    auto foreign_task = other->create_task([]() -> corio::coro<int> { co_return 3; }());
+    const auto started = std::chrono::steady_clock::now();
+    corio::run([&]() -> corio::coro<> {
+        // asyncio: "attached to a different loop". Waiting would never end (nothing here sets
+        // it), or wake this task from the other loop's thread.
+        std::string what;
+        try {
+            co_await foreign;
+        } catch (const std::runtime_error& e) {
+            what = e.what();
+        }
+        CHECK(what.find("different loop") != std::string::npos);
+        what.clear();
+        try {
+            (void)co_await foreign_task;
+        } catch (const std::runtime_error& e) {
+            what = e.what();
+        }
+        CHECK(what.find("different loop") != std::string::npos);
+        // A wait_for around it fails as fast, not after its timeout.
+        CHECK_THROWS_AS(co_await corio::wait_for(foreign, 10s), std::runtime_error);
+        // The awaiting task is fine afterwards.
+        co_await corio::sleep(1ms);
+    }());
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    foreign.set_result(1);
+    CHECK(other->run_until_complete(foreign_task) == 3);
+    CHECK(foreign.result() == 1);
+    other->close();
 }
 
 }  // namespace

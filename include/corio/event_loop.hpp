@@ -6,6 +6,7 @@
 /// impl/loop_access.hpp (included at the end).
 
 #include "corio/coro.hpp"
+#include "corio/detail/deadline.hpp"
 #include "corio/detail/intrusive.hpp"
 #include "corio/detail/timer_heap.hpp"
 #include "corio/impl/loop_nodes.hpp"
@@ -134,14 +135,17 @@ public:
         return callback_handle(state);
     }
 
-    /// Runs `fn(args...)` once `delay` has passed on the loop's clock.
+    /// Runs `fn(args...)` once `delay` has passed on the loop's clock: in the next iteration
+    /// when it is zero or negative, never when it is `duration::max()` (of any unit; the sum
+    /// saturates at `time_point::max()`).
     template <class Rep, class Period, class F, class... Args>
     timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& fn, Args&&... args) {
-        return call_at(time() + std::chrono::ceil<duration>(delay), std::forward<F>(fn),
-                       std::forward<Args>(args)...);
+        return call_at(detail::saturating_add(time(), detail::to_loop_duration(delay)),
+                       std::forward<F>(fn), std::forward<Args>(args)...);
     }
 
-    /// Runs `fn(args...)` at `when` (a `time()` value).
+    /// Runs `fn(args...)` at `when` (a `time()` value): in the next iteration when it has passed,
+    /// never when it is `time_point::max()`.
     template <class F, class... Args>
     timer_handle call_at(time_point when, F&& fn, Args&&... args) {
         if (debug_) [[unlikely]]
@@ -194,7 +198,7 @@ public:
     void advance_time(duration delta) {
         if (!virtual_time_) throw std::logic_error("advance_time: the loop is not on virtual time");
         if (delta < duration::zero()) throw std::invalid_argument("advance_time: negative delta");
-        virtual_now_ += delta;
+        virtual_now_ = detail::saturating_add(virtual_now_, delta);
         fire_due_timers();
     }
 
@@ -492,8 +496,7 @@ private:
             timeout = std::chrono::nanoseconds{0};
         } else if (!timers_.empty()) {
             if (!virtual_time_) [[likely]] {
-                timeout = std::max(std::chrono::nanoseconds{0},
-                                   std::chrono::nanoseconds{timers_.next_deadline() - time()});
+                timeout = detail::time_until(timers_.next_deadline(), time());
             } else if (executor_jobs_ == 0) {
                 // Collect what I/O has to say, then jump if nothing can run.
                 timeout = std::chrono::nanoseconds{0};

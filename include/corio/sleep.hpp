@@ -2,6 +2,7 @@
 /// \file
 /// `corio::sleep`: suspend the current task for a while (asyncio's `sleep`).
 
+#include "corio/detail/deadline.hpp"
 #include "corio/detail/timer_heap.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/task_state.hpp"
@@ -43,7 +44,7 @@ public:
             task_->schedule();
             return true;
         }
-        loop_access::add_timer(task_->loop(), this, task_->loop().time() + delay);
+        loop_access::add_timer(task_->loop(), this, saturating_add(task_->loop().time(), delay));
         task_->suspend(h, this);
         return true;
     }
@@ -97,18 +98,14 @@ private:
 }  // namespace detail
 
 /// Suspends the current task for `delay` (at least; timers never fire early). `sleep(0s)`
-/// yields to the loop once, letting every other ready task run.
+/// yields to the loop once, letting every other ready task run, as does a negative delay;
+/// `duration::max()` (of any unit) sleeps until cancelled. Durations saturate, never wrap.
 ///
 /// Cancellation withdraws the timer at once and throws `cancelled_error` here. Must be awaited
 /// inside a task (`std::runtime_error` otherwise).
 template <class Rep, class Period>
-[[nodiscard]] detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
-    // Longer than any program waits, and far from overflowing the clock.
-    constexpr std::chrono::hours forever{24 * 365 * 100};
-    if (delay > forever) return detail::sleep_awaiter(forever);
-    if (delay <= decltype(delay)::zero())
-        return detail::sleep_awaiter(detail::loop_clock::duration::zero());
-    return detail::sleep_awaiter(std::chrono::ceil<detail::loop_clock::duration>(delay));
+[[nodiscard]] detail::sleep_awaiter sleep(std::chrono::duration<Rep, Period> delay) {
+    return detail::sleep_awaiter(detail::to_loop_duration(delay));
 }
 
 }  // namespace corio

@@ -3,6 +3,7 @@
 /// `corio::wait_for`: await something for at most a given time (asyncio's `wait_for`).
 
 #include "corio/coro.hpp"
+#include "corio/detail/deadline.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/awaitable.hpp"
@@ -90,8 +91,7 @@ template <detail::awaitable_arg A, class Rep, class Period>
 [[nodiscard]] coro<detail::awaited_value_t<A>>
 wait_for(A&& awaitable, std::chrono::duration<Rep, Period> timeout) {
     return detail::wait_for_impl<std::remove_cvref_t<A>>(
-        std::remove_cvref_t<A>(std::forward<A>(awaitable)),
-        std::chrono::ceil<event_loop::duration>(timeout));
+        std::remove_cvref_t<A>(std::forward<A>(awaitable)), detail::to_loop_duration(timeout));
 }
 
 }  // namespace corio

@@ -3,6 +3,7 @@
 /// `corio::wait`: wait for a set of tasks until a condition holds (asyncio's `wait`).
 
 #include "corio/coro.hpp"
+#include "corio/detail/deadline.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/impl/awaitable.hpp"
@@ -158,7 +159,7 @@ template <detail::wait_range R>
 template <detail::wait_range R, class Rep, class Period>
 [[nodiscard]] auto wait(R&& tasks, return_when when, std::chrono::duration<Rep, Period> timeout) {
     return detail::wait_impl(detail::to_handles(std::forward<R>(tasks)), when,
-                             std::chrono::ceil<event_loop::duration>(timeout));
+                             detail::to_loop_duration(timeout));
 }
 
 /// As `wait(tasks, return_when::all_completed, timeout)`.

@@ -4,6 +4,7 @@
 /// `run(main, {.virtual_time = true})` or `event_loop::set_virtual_time(true)`.
 
 #include "corio/coro.hpp"
+#include "corio/detail/deadline.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/sleep.hpp"
 
@@ -17,7 +18,7 @@ namespace corio {
 template <class Rep, class Period>
 coro<> advance(std::chrono::duration<Rep, Period> delta) {
     // The due timers fire at once, and the tasks they wake queue up ahead of this one.
-    get_running_loop().advance_time(std::chrono::ceil<event_loop::duration>(delta));
+    get_running_loop().advance_time(detail::to_loop_duration(delta));
     co_await sleep(std::chrono::seconds(0));
 }
 

@@ -487,6 +487,12 @@ public:
         if (static_cast<future_state_base*>(task_) == state_) {
             throw std::runtime_error("a task cannot await itself");
         }
+        if (&state_->loop() != &task_->loop()) {
+            // Its completion would wake this task from another loop, maybe another thread (as
+            // asyncio says, "attached to a different loop").
+            throw std::runtime_error(
+                "co_await of a corio future or task attached to a different loop");
+        }
         state_->add_listener(this);
         if (task_->cancel_pending()) {
             // Cancelled while running: pass it on to what we are about to wait for.
