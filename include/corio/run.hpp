@@ -11,6 +11,7 @@
 #include "corio/system/signals.hpp"
 #include "corio/task.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -80,26 +81,53 @@ inline std::unique_ptr<event_loop> make_uring_loop() {
                             "corio was built without io_uring support");
 }
 
+inline std::unique_ptr<event_loop> make_loop_on(backend requested) {
+    switch (requested) {
+    case backend::io_uring: return make_uring_loop();
+    case backend::epoll: return std::make_unique<basic_event_loop<epoll_reactor>>();
+    case backend::automatic: break;
+    }
+    if constexpr (config::has_uring) {
+        try {
+            return make_uring_loop();
+        } catch (const std::system_error&) {
+            // Forbidden (seccomp, io_uring_disabled) or too old: epoll always works.
+        }
+    }
+    return std::make_unique<basic_event_loop<epoll_reactor>>();
+}
+
 }  // namespace detail
+
+/// What makes the loops of `new_event_loop` (and so of `run`): given the backend asked for
+/// (`CORIO_BACKEND` applied), a new loop. See `set_loop_factory`.
+using loop_factory = std::unique_ptr<event_loop> (*)(backend);
+
+namespace detail {
+
+inline std::atomic<loop_factory>& installed_loop_factory() noexcept {
+    static std::atomic<loop_factory> factory{nullptr};
+    return factory;
+}
+
+}  // namespace detail
+
+/// Makes every later `new_event_loop` (and `run`) get its loop from `factory`, and returns the
+/// factory it replaces; `nullptr` restores corio's own choice of backend. A seam for tools and
+/// tests, e.g. to put every loop of a program on a reactor that injects faults; the options
+/// (debug, virtual time, deadlock detection) are still applied to the loop it returns.
+inline loop_factory set_loop_factory(loop_factory factory) noexcept {
+    return detail::installed_loop_factory().exchange(factory);
+}
 
 /// A new event loop on the backend `options.backend` asks for (not running, not current).
 /// An explicitly requested backend that the kernel refuses throws `std::system_error`.
 [[nodiscard]] inline std::unique_ptr<event_loop> new_event_loop(const run_options& options = {}) {
-    std::unique_ptr<event_loop> loop;
-    switch (detail::backend_from_environment(options.backend)) {
-    case backend::io_uring: loop = detail::make_uring_loop(); break;
-    case backend::epoll: loop = std::make_unique<basic_event_loop<epoll_reactor>>(); break;
-    case backend::automatic:
-        if constexpr (config::has_uring) {
-            try {
-                loop = detail::make_uring_loop();
-            } catch (const std::system_error&) {
-                // Forbidden (seccomp, io_uring_disabled) or too old: epoll always works.
-            }
-        }
-        if (!loop) loop = std::make_unique<basic_event_loop<epoll_reactor>>();
-        break;
-    }
+    const backend requested = detail::backend_from_environment(options.backend);
+    const loop_factory factory = detail::installed_loop_factory().load();
+    std::unique_ptr<event_loop> loop =
+        factory != nullptr ? factory(requested) : detail::make_loop_on(requested);
+    if (!loop) throw std::logic_error("corio: the loop factory returned no loop");
     loop->set_debug(detail::debug_from_environment(options.debug));
     if (options.detect_deadlock) loop->set_detect_deadlock(*options.detect_deadlock);
     loop->set_virtual_time(options.virtual_time);

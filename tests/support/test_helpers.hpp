@@ -4,6 +4,7 @@
 #pragma once
 
 #include "support/catch.hpp"
+#include "support/fault_injection.hpp"
 
 #include <corio/coro.hpp>
 #include <corio/detail/frame_allocator.hpp>

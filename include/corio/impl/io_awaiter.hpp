@@ -8,22 +8,32 @@
 
 #include <cerrno>
 #include <coroutine>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
+
+#include <poll.h>
 
 namespace corio::detail {
 
 /// Submits its operation to the running loop's reactor and suspends the task until it
 /// completes; `co_await` yields the result (bytes, a descriptor, 0) or `-errno`.
 ///
+/// A result that only says "try again" never reaches the caller: `EINTR` resubmits the
+/// operation, and `EAGAIN` (io_uring gives it for a read on an `O_NONBLOCK` pipe) first waits
+/// for the descriptor to be ready, then resubmits. Neither moved a byte, so retrying loses
+/// nothing. `connect` is the exception: there they mean "in progress" and "no room in the
+/// backlog", which the caller must see.
+///
 /// Cancellation withdraws the operation. Exactly one outcome wins, decided by the operation's
 /// result: `-ECANCELED` throws `cancelled_error` here; any other result (the operation finished
 /// first) is returned, and the cancellation is delivered at the task's next suspension point,
 /// so that no byte read or written is lost.
-class io_awaiter : public io_operation, public cancellable_wait {
+class io_awaiter : public io_operation, public cancellable_wait, private ready_node {
 public:
     io_awaiter(io_opcode code, int descriptor) noexcept
-        : cancellable_wait(ops<&cancel, &describe>) {
+        : cancellable_wait(ops<&cancel, &describe>), ready_node(&run_retry) {
         opcode = code;
         fd = descriptor;
         complete_ = &on_complete;
@@ -40,7 +50,8 @@ public:
             result_ = -ECANCELED;
             return false;
         }
-        if (loop_access::submit_io(task_->loop(), *this)) return false;
+        withdrawn_ = false;
+        if (submit_until_final()) return false;
         task_->suspend(h, this);
         return true;
     }
@@ -54,14 +65,99 @@ public:
         return result_;
     }
 
+    /// Withdraws the operation while the task waits for it (as a cancellation of the task
+    /// does, but without cancelling the task): it ends with `-ECANCELED` unless it finished
+    /// first. For the owners of a descriptor that close it under a waiting reader.
+    void withdraw() noexcept {
+        withdrawn_ = true;
+        // Between two tries the reactor holds nothing: `run_retry` delivers -ECANCELED.
+        if (!retry_queued_) loop_access::cancel_io(task_->loop(), *this);
+    }
+
 private:
-    static void on_complete(io_operation* op, int) noexcept {
-        static_cast<io_awaiter*>(op)->task_->schedule();
+    enum class phase : std::uint8_t { operation, readiness };
+
+    // Submits, and again while the result at once says "try again". True when `result_` is
+    // final; false when the completion will come through `on_complete`.
+    bool submit_until_final() {
+        try {
+            while (loop_access::submit_io(task_->loop(), *this)) {
+                if (is_final()) return true;
+            }
+        } catch (...) {
+            if (phase_ == phase::readiness) end_readiness_wait();
+            throw;
+        }
+        return false;
+    }
+
+    // Looks at `result_`: true when it is the caller's; false when the operation is ready to
+    // be submitted again (after EAGAIN, as a poll for readiness first).
+    bool is_final() noexcept {
+        if (phase_ == phase::readiness) {
+            end_readiness_wait();
+            // Ready, or the poll itself was interrupted: the operation again, which will give
+            // the descriptor's error if that is what poll saw. Withdrawn or failed: final.
+            return result_ < 0 && result_ != -EINTR && result_ != -EAGAIN;
+        }
+        if (opcode == io_opcode::connect) return true;
+        if (result_ == -EINTR) return false;
+        if (result_ != -EAGAIN) return true;
+        if (opcode == io_opcode::poll) return false;
+        retried_opcode_ = opcode;
+        retried_events_ = poll_events;
+        poll_events = wants_output(opcode) ? POLLOUT : POLLIN;
+        opcode = io_opcode::poll;
+        phase_ = phase::readiness;
+        return false;
+    }
+
+    void end_readiness_wait() noexcept {
+        opcode = retried_opcode_;
+        poll_events = retried_events_;
+        phase_ = phase::operation;
+    }
+
+    static bool wants_output(io_opcode code) noexcept {
+        return code == io_opcode::write || code == io_opcode::send || code == io_opcode::sendmsg ||
+               code == io_opcode::fsync;
+    }
+
+    static void on_complete(io_operation* op, int result) noexcept {
+        auto* self = static_cast<io_awaiter*>(op);
+        self->result_ = result;
+        if (!self->is_final()) {
+            if (!self->withdrawn_) {
+                // Submitted again from the ready queue: completions only schedule.
+                self->retry_queued_ = true;
+                loop_access::schedule(self->task_->loop(), static_cast<ready_node*>(self));
+                return;
+            }
+            self->result_ = -ECANCELED;  // nothing moved: the withdrawal wins
+        }
+        self->task_->schedule();
+    }
+
+    static void run_retry(ready_node* node, bool run) noexcept {
+        auto* self = static_cast<io_awaiter*>(node);
+        self->retry_queued_ = false;
+        if (!run) return;  // the loop is closing, and abandons the waiting task
+        if (self->withdrawn_) {
+            self->result_ = -ECANCELED;
+        } else {
+            try {
+                if (!self->submit_until_final()) return;
+            } catch (const std::system_error& e) {
+                self->result_ = e.code().value() > 0 ? -e.code().value() : -EIO;
+            } catch (...) {
+                self->result_ = -ENOMEM;
+            }
+        }
+        self->task_->schedule();
     }
 
     static bool cancel(cancellable_wait* wait, const std::string&) {
-        auto* self = static_cast<io_awaiter*>(wait);
-        loop_access::cancel_io(self->task_->loop(), *self);
+        static_cast<io_awaiter*>(wait)->withdraw();
         return false;
     }
 
@@ -72,6 +168,11 @@ private:
     }
 
     task_state_base* task_ = nullptr;
+    phase phase_ = phase::operation;
+    bool withdrawn_ = false;
+    bool retry_queued_ = false;
+    io_opcode retried_opcode_ = io_opcode::read;
+    std::uint32_t retried_events_ = 0;
 };
 
 }  // namespace corio::detail

@@ -126,7 +126,7 @@ public:
         if (closed_) return;
         closed_ = true;
         in_flight_.for_each([this](message_op* op) {
-            if (loop_access::alive(loop_)) loop_access::cancel_io(*loop_, *op);
+            if (loop_access::alive(loop_)) op->withdraw();
         });
         op_done();
     }

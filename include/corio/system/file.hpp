@@ -237,12 +237,30 @@ inline coro<std::size_t> file_transfer(shared_file_descriptor file, io_opcode op
     co_return co_await job;
 }
 
+// Positional reads and writes go on after a short transfer: a regular file's only comes from a
+// signal or a full disk, and the caller would otherwise lose the rest without knowing it.
+inline coro<std::size_t> file_transfer_all_at(shared_file_descriptor file, io_opcode opcode,
+                                              std::byte* buffer, std::size_t length,
+                                              std::uint64_t offset) {
+    std::size_t done = 0;
+    while (done < length) {
+        const std::size_t n =
+            co_await file_transfer(file, opcode, buffer + done, length - done, offset + done);
+        if (n == 0) {
+            if (opcode == io_opcode::read) break;        // the end of the file
+            throw_file_error(EIO, "write", file->name);  // no progress: never loop forever
+        }
+        done += n;
+    }
+    co_return done;
+}
+
 inline coro<std::size_t> file_read_at(shared_file_descriptor file, std::uint64_t offset,
                                       std::span<std::byte> buffer) {
     if (!file) throw_file_closed("read_at");
     if (buffer.empty()) co_return 0;
-    co_return co_await file_transfer(std::move(file), io_opcode::read, buffer.data(), buffer.size(),
-                                     offset);
+    co_return co_await file_transfer_all_at(std::move(file), io_opcode::read, buffer.data(),
+                                            std::min(buffer.size(), max_file_transfer), offset);
 }
 
 inline coro<std::string> file_read_string_at(shared_file_descriptor file, std::uint64_t offset,
@@ -250,9 +268,9 @@ inline coro<std::string> file_read_string_at(shared_file_descriptor file, std::u
     if (!file) throw_file_closed("read_at");
     std::string data(std::min(count, max_file_transfer), '\0');
     if (data.empty()) co_return data;
-    const std::size_t n =
-        co_await file_transfer(std::move(file), io_opcode::read,
-                               reinterpret_cast<std::byte*>(data.data()), data.size(), offset);
+    const std::size_t n = co_await file_transfer_all_at(std::move(file), io_opcode::read,
+                                                        reinterpret_cast<std::byte*>(data.data()),
+                                                        data.size(), offset);
     data.resize(n);
     co_return data;
 }
@@ -261,8 +279,9 @@ inline coro<std::size_t> file_write_at(shared_file_descriptor file, std::uint64_
                                        std::span<const std::byte> data) {
     if (!file) throw_file_closed("write_at");
     if (data.empty()) co_return 0;
-    co_return co_await file_transfer(std::move(file), io_opcode::write,
-                                     const_cast<std::byte*>(data.data()), data.size(), offset);
+    co_return co_await file_transfer_all_at(std::move(file), io_opcode::write,
+                                            const_cast<std::byte*>(data.data()),
+                                            std::min(data.size(), max_file_transfer), offset);
 }
 
 [[nodiscard]] inline std::uint64_t file_size(const file_descriptor& file) {
@@ -416,8 +435,8 @@ public:
         return file_ ? std::string_view(file_->name) : std::string_view();
     }
 
-    /// Reads at most `buffer.size()` bytes at `offset` (`pread`): the number read, fewer only at
-    /// the end of the file (0 at or past it) for a regular file, or above 2 GiB (the kernel's
+    /// Reads `buffer.size()` bytes at `offset` (`pread`, again after a short read): the number
+    /// read, fewer only at the end of the file (0 at or past it), or above 2 GiB (the kernel's
     /// limit per call). Does not move the file position.
     coro<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> buffer) const {
         return detail::file_read_at(file_, offset, buffer);
@@ -428,9 +447,10 @@ public:
         return detail::file_read_string_at(file_, offset, count);
     }
 
-    /// Writes `data` at `offset` with one write (`pwrite`): the number of bytes written, which
-    /// the kernel may make fewer than asked (use `write_all` to write everything). Does not move
-    /// the file position. In append mode Linux writes at the end, whatever `offset` says.
+    /// Writes `data` at `offset` (`pwrite`, again after a short write, so that a signal or a
+    /// full disk never drops the rest silently): the number of bytes written, `data.size()` up
+    /// to 2 GiB (the kernel's limit per call). Does not move the file position. In append mode
+    /// Linux writes at the end, whatever `offset` says.
     coro<std::size_t> write_at(std::uint64_t offset, std::span<const std::byte> data) const {
         return detail::file_write_at(file_, offset, data);
     }

@@ -368,7 +368,7 @@ private:
     }
 
     void cancel_read() noexcept {
-        if (read_op_ != nullptr && loop_usable()) loop_access::cancel_io(*loop_, *read_op_);
+        if (read_op_ != nullptr && loop_usable()) read_op_->withdraw();
     }
 
     void check_writable() const {
@@ -591,7 +591,7 @@ private:
     // Reading.
     read_buffer input_;
     std::size_t limit_;
-    io_operation* read_op_ = nullptr;
+    io_awaiter* read_op_ = nullptr;
     bool reading_ = false;
     bool eof_ = false;
 
