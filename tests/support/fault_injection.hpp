@@ -7,7 +7,7 @@
 //   completes first: the race of completion and cancellation, both ways). The stream, server,
 //   datagram, subprocess and file tests run unchanged under it (CORIO_FAULT_SEED, below).
 // - `fault_mode::hostile`: on top, hard errors in place of the operation (`ENOMEM`, `ENOBUFS`,
-//   `ECONNRESET`, `EPIPE`) and submissions refused with `std::system_error`. A program sees
+//   `ECONNRESET`, `EPIPE`, `EIO`) and submissions refused with `std::system_error`. A program sees
 //   these as exceptions; tests/reliability/faults_test.cpp checks that they are clear ones and
 //   that nothing hangs, leaks or loses a byte.
 //
@@ -248,7 +248,9 @@ private:
         case io_opcode::recvmsg: return chance(1, 2) ? -ECONNRESET : -ENOMEM;
         case io_opcode::send:
         case io_opcode::sendmsg: return chance(1, 2) ? -EPIPE : -ENOBUFS;
-        case io_opcode::write: return chance(1, 2) ? -EPIPE : -ENOMEM;
+        // Not EPIPE for a write: on a pipe it means "the reader is gone", which a feeder such
+        // as `communicate` rightly takes as the end of its job, not as an error.
+        case io_opcode::write: return chance(1, 2) ? -EIO : -ENOMEM;
         default: return chance(1, 2) ? -ENOMEM : -ENOBUFS;
         }
     }
