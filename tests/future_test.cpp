@@ -1,6 +1,7 @@
 // corio::future<T> (include/corio/future.hpp): creation, setting a result or an exception,
 // states and accessors, several waiters, completion from callbacks, future<void>,
 // cancellation, done callbacks and never-retrieved exceptions.
+#include <corio/as_completed.hpp>
 #include <corio/future.hpp>
 
 #include "support/catch.hpp"
@@ -11,6 +12,7 @@
 #include <corio/sleep.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
+#include <corio/wait.hpp>
 
 #include <chrono>
 #include <memory>
@@ -490,6 +492,15 @@ TEST_CASE("future: awaiting a future or task of another loop throws at once", "[
         CHECK(what.find("different loop") != std::string::npos);
         // A wait_for around it fails as fast, not after its timeout.
         CHECK_THROWS_AS(co_await corio::wait_for(foreign, 10s), std::runtime_error);
+        // And so do the combinators that listen to it, before they listen to anything.
+        auto mine = corio::get_running_loop().create_future<int>();
+        CHECK_THROWS_AS(co_await corio::gather(mine, foreign), std::runtime_error);
+        std::vector<corio::future<int>> both{mine, foreign};
+        CHECK_THROWS_AS(co_await corio::gather(both), std::runtime_error);
+        CHECK_THROWS_AS(co_await corio::wait(both), std::runtime_error);
+        CHECK_THROWS_AS(corio::as_completed(both), std::runtime_error);
+        mine.set_result(2);
+        CHECK(co_await mine == 2);
         // The awaiting task is fine afterwards.
         co_await corio::sleep(1ms);
     }());

@@ -25,6 +25,7 @@ template <class H>
 class as_completed_iterator {
 public:
     explicit as_completed_iterator(std::vector<H> handles) : handles_(std::move(handles)) {
+        for (const H& h : handles_) detail::require_running_loop(h, "corio::as_completed");
         slots_.reserve(handles_.size());
         for (std::size_t i = 0; i < handles_.size(); ++i) {
             slots_.emplace_back(this, i);

@@ -362,6 +362,10 @@ auto gather_range(R&& range) {
             return ensure_future(static_cast<decltype(item)>(item));
         }
     };
+    if constexpr (!is_coro_v<element> && std::ranges::forward_range<R>) {
+        // Before the state listens to any: a foreign one would leave it half built.
+        for (const auto& item : range) require_running_loop(item, "corio::gather");
+    }
     if constexpr (std::ranges::sized_range<R>) {
         // Each child is listened to as soon as it is made: one pass over the new tasks.
         auto* state = new state_type(get_running_loop(), std::ranges::size(range));

@@ -112,6 +112,7 @@ template <class H>
 coro<wait_result<H>> wait_impl(std::vector<H> handles, return_when when,
                                std::optional<event_loop::duration> timeout) {
     if (handles.empty()) throw std::invalid_argument("corio::wait: the set of tasks is empty");
+    for (const H& h : handles) require_running_loop(h, "corio::wait");
     wait_watch<H> watch(handles, when);
     event_loop& loop = get_running_loop();
     future<void> wakeup = loop.create_future<void>();

@@ -11,6 +11,8 @@
 #include "corio/task.hpp"
 
 #include <exception>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -40,7 +42,20 @@ concept future_handle = is_task_v<std::remove_cvref_t<X>> || is_future_v<std::re
 template <class X>
 concept awaitable_arg = future_handle<X> || is_coro_v<std::remove_cvref_t<X>>;
 
-/// A coro becomes a task on the running loop; a handle is taken as it is.
+/// Throws when `h` belongs to another loop than the running one: its completion would be
+/// reported from that loop, maybe from another thread (asyncio: "attached to a different
+/// loop"). An empty handle is left to the caller's own checks.
+template <future_handle H>
+void require_running_loop(const H& h, const char* who) {
+    const future_state_base* state = handle_access::state(h);
+    if (state != nullptr && &state->loop() != &get_running_loop()) {
+        throw std::runtime_error(std::string(who) +
+                                 ": a corio future or task attached to a different loop");
+    }
+}
+
+/// A coro becomes a task on the running loop; a handle is taken as it is, if it is the
+/// running loop's.
 template <awaitable_arg X>
 auto ensure_future(X&& x) {
     using bare = std::remove_cvref_t<X>;
@@ -48,6 +63,7 @@ auto ensure_future(X&& x) {
         static_assert(!std::is_lvalue_reference_v<X>, "pass a coro by value (it is consumed)");
         return create_task(std::move(x));
     } else {
+        require_running_loop(x, "corio combinator");
         return bare(std::forward<X>(x));
     }
 }
