@@ -187,7 +187,9 @@ public:
     /// Closes at once, dropping what is buffered (asyncio's `transport.abort()`).
     void abort() const noexcept { t_->abort(); }
     /// Waits until the descriptor is closed (after `close()` has flushed the buffer, or after a
-    /// failure). Never throws the transport's error (unlike asyncio): `drain` reports it.
+    /// failure). Never throws the transport's error (unlike asyncio): `drain` reports it, after
+    /// `wait_closed()` too, so `close(); co_await wait_closed(); co_await drain();` throws when
+    /// what was still buffered at `close()` could not all be sent.
     [[nodiscard]] coro<> wait_closed() const { return wait(t_, what::closed); }
     /// True once `close()` was called or the transport failed.
     [[nodiscard]] bool is_closing() const noexcept { return t_->is_closing(); }

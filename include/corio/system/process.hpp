@@ -301,6 +301,7 @@ inline coro<> feed_stdin(std::shared_ptr<child_state> child, std::string input) 
     writer.close();
     try {
         co_await writer.wait_closed();
+        co_await writer.drain();  // throws if what close() still had to send was not all sent
     } catch (const std::system_error& e) {
         if (!broken_pipe(e)) throw;
     }
