@@ -94,7 +94,10 @@ if [[ ${CORIO_TEST_QUICK:-0} == 1 ]]; then
     exit 0
 fi
 
-build_and_test clang-release -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release
+# Both builds below also run the I/O tests under injected faults (tests/CMakeLists.txt,
+# CORIO_TEST_FAULT_SEEDS), each with its own seeds; a failure names its seed.
+build_and_test clang-release -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
+    -DCORIO_TEST_FAULT_SEEDS="1;2;3"
 
 # with_sanitizer_options <command...>: runs it with the sanitizers' run-time options.
 with_sanitizer_options() {
@@ -104,7 +107,7 @@ with_sanitizer_options() {
 }
 
 with_sanitizer_options build_and_test gcc-asan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
-    -DCORIO_SANITIZE=address,undefined
+    -DCORIO_SANITIZE=address,undefined -DCORIO_TEST_FAULT_SEEDS="4;5"
 
 # ThreadSanitizer, on the thread-safety tests only (tests/*threadsafe*_test.cpp, `ctest -R
 # threadsafe`): only those targets are built. On kernels with more ASLR entropy than TSan
@@ -123,7 +126,7 @@ done
 cmake --build build/ci-tsan --target "${tsan_targets[@]}"
 stage "tsan: test (ctest -R threadsafe)"
 tsan_run=()
-tsan_probe=$("build/ci-tsan/${tsan_targets[0]}" --list-tests 2>&1 >/dev/null || true)
+tsan_probe=$("build/ci-tsan/tests/${tsan_targets[0]}" --list-tests 2>&1 >/dev/null || true)
 if [[ $tsan_probe == *"unexpected memory mapping"* ]]; then
     echo "corio: TSan cannot map its shadow memory with ASLR on here; running with setarch -R"
     tsan_run=(setarch "$(uname -m)" -R)
