@@ -204,6 +204,18 @@ int error_code_of(const std::system_error& e) { return e.code().value(); }
 
 // --- round trips ---------------------------------------------------------------------------
 
+TEST_CASE("socket_address: a NUL inside an address is refused, not cut short", "[sock]") {
+    // inet_pton, getaddrinfo and the kernel read C strings (found by fuzzing).
+    using namespace std::string_literals;
+    CHECK_THROWS_AS(corio::socket_address::ip("127.0.0.1\0evil.example"s, 80),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(corio::socket_address::unix_path("/tmp/a\0b"s), std::invalid_argument);
+    // An abstract name is every byte of it, and comes back whole.
+    const auto abstract = corio::socket_address::unix_path("\0name\0"s);
+    CHECK(abstract.to_string() == "\0name\0"s);
+    CHECK(corio::socket_address::unix_path("/tmp/plain").to_string() == "/tmp/plain");
+}
+
 TEST_CASE("sock: round trips of 1 B, 64 KiB, 1 MiB and 16 MiB with sock_sendall and "
           "sock_recv / sock_recv_into, sender and receiver concurrent",
           "[sock]") {

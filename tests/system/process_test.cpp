@@ -409,6 +409,29 @@ TEST_CASE("process: invalid options are std::invalid_argument; absent pipes std:
             ++invalid;
         }
         CHECK(invalid == 3);
+        // A string with a NUL inside would reach the child cut short (found by fuzzing).
+        using namespace std::string_literals;
+        const std::vector<std::string> nul_argument{"bad\0argument"s};
+        const std::string nul_directory = "/tmp\0x"s;
+        for (int which = 0; which < 4; ++which) {
+            bool refused = false;
+            try {
+                switch (which) {
+                case 0: (void)co_await corio::create_subprocess_exec("/bin/echo\0x"s); break;
+                case 1: (void)co_await corio::create_subprocess_exec("echo", nul_argument); break;
+                case 2:
+                    (void)co_await corio::create_subprocess_exec("true", {}, {.env = nul_argument});
+                    break;
+                default:
+                    (void)co_await corio::create_subprocess_exec("true", {},
+                                                                 {.cwd = nul_directory});
+                }
+            } catch (const std::invalid_argument& e) {
+                refused = corio_test::contains(e.what(), "NUL");
+            }
+            CAPTURE(which);
+            CHECK(refused);
+        }
         corio::process p = co_await corio::create_subprocess_exec("true");
         CHECK_THROWS_AS(p.stdin_pipe(), std::logic_error);
         CHECK_THROWS_AS(p.stdout_pipe(), std::logic_error);

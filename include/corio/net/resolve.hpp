@@ -72,6 +72,11 @@ inline address_info make_info(socket_address address, const resolve_options& opt
 /// `getaddrinfo(NULL, ...)`), IPv4 first.
 inline bool resolve_inline(const std::string& host, std::uint16_t port,
                            const resolve_options& options, std::vector<address_info>& out) {
+    // inet_pton and getaddrinfo(3) read C strings: "127.0.0.1\0evil.example" would resolve
+    // the part before the NUL, or send it to DNS. No name has a NUL in it.
+    if (host.find('\0') != std::string::npos) {
+        throw std::system_error(EAI_NONAME, gai_category(), "getaddrinfo: a NUL in the host name");
+    }
     const bool want_v4 = options.family == AF_UNSPEC || options.family == AF_INET;
     const bool want_v6 = options.family == AF_UNSPEC || options.family == AF_INET6;
     if (host.empty()) {

@@ -31,6 +31,10 @@ public:
     /// `std::invalid_argument` for anything else (host names need resolution: see the streams).
     static socket_address ip(std::string_view host, std::uint16_t port) {
         const std::string text(host);
+        // inet_pton reads a C string: "127.0.0.1\0junk" would pass as 127.0.0.1.
+        if (host.find('\0') != std::string_view::npos) {
+            throw std::invalid_argument("socket_address: a NUL in the IP address");
+        }
         socket_address result;
         auto* v4 = reinterpret_cast<sockaddr_in*>(&result.storage_);
         if (::inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
@@ -55,6 +59,10 @@ public:
         auto* un = reinterpret_cast<sockaddr_un*>(&result.storage_);
         if (path.size() >= sizeof un->sun_path) {
             throw std::invalid_argument("socket_address: Unix socket path too long");
+        }
+        // The kernel ends a file system path at its first NUL (an abstract name has no end).
+        if (!path.empty() && path[0] != '\0' && path.find('\0') != std::string_view::npos) {
+            throw std::invalid_argument("socket_address: a NUL in a Unix socket path");
         }
         un->sun_family = AF_UNIX;
         std::memcpy(un->sun_path, path.data(), path.size());
@@ -100,9 +108,11 @@ public:
         }
         if (family() == AF_UNIX && length_ > offsetof(sockaddr_un, sun_path)) {
             const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
-            std::string path(un->sun_path, length_ - offsetof(sockaddr_un, sun_path));
-            while (!path.empty() && path.back() == '\0') path.pop_back();
-            return path;
+            const std::size_t room = length_ - offsetof(sockaddr_un, sun_path);
+            // An abstract name is every byte the length covers, NULs included; a file system
+            // path ends at its NUL (the kernel may count it, or not).
+            if (un->sun_path[0] == '\0') return std::string(un->sun_path, room);
+            return std::string(un->sun_path, ::strnlen(un->sun_path, room));
         }
         return {};
     }

@@ -559,12 +559,27 @@ inline coro<process> failed_spawn(std::exception_ptr error) {
     co_return process();
 }
 
+// posix_spawn takes C strings: one with a NUL inside would silently end there, and the child
+// would run with other strings than the caller gave.
+inline void check_no_nul(std::string_view s, const char* what) {
+    if (s.find('\0') != std::string_view::npos) {
+        throw std::invalid_argument(std::string("corio: a NUL in the ") + what +
+                                    " of a subprocess");
+    }
+}
+
 // Starts `argv` (`argv[0]` the program; `path` the file to run; looked up in PATH when
 // `search_path`) and makes its `process`.
 inline process spawn(const std::string& path, bool search_path,
                      const std::vector<std::string>& argv, const subprocess_options& options,
                      const char* what) {
     event_loop& loop = get_running_loop();
+    check_no_nul(path, "program");
+    for (const std::string& arg : argv) check_no_nul(arg, "arguments");
+    if (options.env) {
+        for (const std::string& entry : *options.env) check_no_nul(entry, "environment");
+    }
+    check_no_nul(options.cwd, "working directory");
     spawn_actions actions;
     stdio_setup in = redirect_stream(actions, options.stdin_, STDIN_FILENO, "stdin_");
     stdio_setup out = redirect_stream(actions, options.stdout_, STDOUT_FILENO, "stdout_");
@@ -625,7 +640,8 @@ inline process spawn(const std::string& path, bool search_path,
 /// child gets an empty signal mask and none of the loop's descriptors (all of corio's are
 /// close-on-exec). A program that cannot be run (missing, not executable, a bad `cwd`) is
 /// `std::system_error` with the `errno` of the failed `exec` (`ENOENT`, `EACCES`...), thrown at
-/// the `co_await`; a bad option is `std::invalid_argument`.
+/// the `co_await`; a bad option, or a NUL in `program`, `args`, `env` or `cwd`, is
+/// `std::invalid_argument`.
 [[nodiscard]] inline coro<process> create_subprocess_exec(std::string program,
                                                           std::vector<std::string> args = {},
                                                           subprocess_options options = {}) {
