@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, as CI does:
-#   g++ Debug (-Werror), clang++ Release (-Werror), g++ ASan+UBSan, g++ TSan (thread-safety
-#   tests only), g++ without liburing:
-#   each configured, built and tested with ctest (every test on every backend);
-#   before them the documentation (the README's commands are .ci/run's, its program compiles
-#   with a plain g++ line and prints what it says, the examples' READMEs show code of the
-#   examples) and the house (the layering of include/, clang-format); after them header self-containment, the examples (and curl against the HTTP
-#   one), the benchmarks and the echo benchmark (briefly), corio used through find_package,
-#   pkg-config (installed) and add_subdirectory, and the compile time of the README program.
+#   first the documentation (the README's commands are .ci/run's, its program compiles with a
+#   plain g++ line and prints what it says, the examples' READMEs show code of the examples)
+#   and the house (the layering of include/, clang-format);
+#   then g++ Debug (-Werror), clang++ Release (-Werror), g++ ASan+UBSan, g++ TSan
+#   (thread-safety tests only), g++ without liburing: each configured, built and tested with
+#   ctest (every test on every backend; in clang-release and gcc-asan the I/O tests again
+#   under injected faults);
+#   after them header self-containment, the examples (and curl against the HTTP one), the
+#   benchmarks and the echo benchmark (briefly), the fuzzers (briefly), a one-minute soak per
+#   backend, corio used through find_package, pkg-config (installed) and add_subdirectory,
+#   and the compile time of the README program.
 #
 #   bash scripts/test.sh                     # everything
 #   CORIO_TEST_QUICK=1 bash scripts/test.sh  # g++ Debug build + ctest only
@@ -155,6 +158,12 @@ cmake --build build/ci-clang-release --target run_benchmarks_briefly
 
 stage "echo benchmark, briefly (clang-release): plain C epoll vs corio on both backends"
 cmake --build build/ci-clang-release --target run_echo_benchmark_briefly
+
+stage "fuzzers, briefly (clang++ libFuzzer, ASan+UBSan): each for 10 s over its corpus"
+CORIO_FUZZ_SECONDS=10 bash scripts/fuzz.sh
+
+stage "soak: an echo server under churning clients, one minute per backend"
+bash scripts/soak.sh 1
 
 tmp=$(mktemp -d)
 
