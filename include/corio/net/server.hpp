@@ -149,7 +149,9 @@ public:
         void stop() noexcept {
             if (in_flight_ && loop_access::alive(owner_->loop_)) {
                 // The socket is closed when the accept completes: an io_uring SQE names it
-                // by number and may not have been submitted yet.
+                // by number and may not have been submitted yet. It stops listening now, so
+                // that a client connecting meanwhile is refused rather than queued.
+                (void)::shutdown(sock_.get(), SHUT_RDWR);
                 loop_access::cancel_io(*owner_->loop_, *this);
                 return;
             }
@@ -310,6 +312,7 @@ private:
             }
             return true;
         }
+        if (closed_) return false;  // withdrawn, or woken by the shutdown of close()
         switch (-result) {
         case ECANCELED: return false;  // closing
         case EMFILE:
