@@ -23,6 +23,8 @@
 #include <corio/run.hpp>
 #include <corio/system/process.hpp>
 
+#include "fuzz_support.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -82,24 +84,9 @@ request parse(std::string_view input) {
 
 bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
-std::string escaped(std::string_view bytes) {
-    std::string out;
-    for (const char c : bytes) {
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out += c;
-        } else {
-            char code[8];
-            std::snprintf(code, sizeof code, "\\x%02x", static_cast<unsigned char>(c));
-            out += code;
-        }
-    }
-    return out;
-}
+using corio_fuzz::escaped;
 
-[[noreturn]] void fail(const std::string& what) {
-    std::fprintf(stderr, "process_args_fuzz: %s\n", what.c_str());
-    std::abort();
-}
+[[noreturn]] void fail(const std::string& what) { corio_fuzz::fail("process_args_fuzz", what); }
 
 // What a child wrote as NUL-terminated strings, one string each.
 std::vector<std::string> split_nul_terminated(std::string_view output) {

@@ -27,6 +27,8 @@
 #include <corio/net/socket_address.hpp>
 #include <corio/run.hpp>
 
+#include "fuzz_support.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -50,24 +52,9 @@
 
 namespace {
 
-std::string escaped(std::string_view bytes) {
-    std::string out;
-    for (const char c : bytes) {
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out += c;
-        } else {
-            char code[8];
-            std::snprintf(code, sizeof code, "\\x%02x", static_cast<unsigned char>(c));
-            out += code;
-        }
-    }
-    return out;
-}
+using corio_fuzz::escaped;
 
-[[noreturn]] void fail(const std::string& what) {
-    std::fprintf(stderr, "socket_address_fuzz: %s\n", what.c_str());
-    std::abort();
-}
+[[noreturn]] void fail(const std::string& what) { corio_fuzz::fail("socket_address_fuzz", what); }
 
 bool same_bytes(const corio::socket_address& a, const corio::socket_address& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;

@@ -24,6 +24,8 @@
 #include <corio/system/unique_fd.hpp>
 #include <corio/task.hpp>
 
+#include "fuzz_support.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -158,19 +160,7 @@ struct outcome {
 
 outcome value(std::string_view bytes) { return {outcome::kind::value, std::string(bytes), {}, 0}; }
 
-std::string escaped(std::string_view bytes) {
-    std::string out;
-    for (const char c : bytes) {
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out += c;
-        } else {
-            char code[8];
-            std::snprintf(code, sizeof code, "\\x%02x", static_cast<unsigned char>(c));
-            out += code;
-        }
-    }
-    return out;
-}
+using corio_fuzz::escaped;
 
 std::string describe(const outcome& o) {
     switch (o.what) {
@@ -185,10 +175,7 @@ std::string describe(const outcome& o) {
     return "?";
 }
 
-[[noreturn]] void fail(const std::string& what) {
-    std::fprintf(stderr, "stream_reader_fuzz: %s\n", what.c_str());
-    std::abort();
-}
+[[noreturn]] void fail(const std::string& what) { corio_fuzz::fail("stream_reader_fuzz", what); }
 
 // --- the model: asyncio's StreamReader, fed one chunk whenever it waits for data -----------------
 
