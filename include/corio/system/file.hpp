@@ -206,16 +206,13 @@ inline coro<std::size_t> file_transfer(shared_file_descriptor file, io_opcode op
     length = std::min(length, max_file_transfer);
     const char* const what = opcode == io_opcode::read ? "read" : "write";
     if (file_io_on_reactor(get_running_loop())) {
-        for (;;) {
-            io_awaiter op(opcode, file->fd);
-            op.buffer = buffer;
-            op.length = length;
-            op.offset = offset;
-            const int result = co_await op;
-            if (result == -EINTR) continue;
-            if (result < 0) throw_file_error(-result, what, file->name);
-            co_return static_cast<std::size_t>(result);
-        }
+        io_awaiter op(opcode, file->fd);  // which retries EINTR itself
+        op.buffer = buffer;
+        op.length = length;
+        op.offset = offset;
+        const int result = co_await op;
+        if (result < 0) throw_file_error(-result, what, file->name);
+        co_return static_cast<std::size_t>(result);
     }
     // NOTE: a named local, not a temporary in the co_await (see executor_call).
     executor_call job([file, opcode, buffer, length, offset, what] {
@@ -323,14 +320,11 @@ inline coro<> file_sync(shared_file_descriptor file, bool data_only) {
     const char* const what = data_only ? "fdatasync" : "fsync";
     if (!file) throw_file_closed(what);
     if (file_io_on_reactor(get_running_loop())) {
-        for (;;) {
-            io_awaiter op(io_opcode::fsync, file->fd);
-            op.flags = data_only ? fsync_data_only : 0;
-            const int result = co_await op;
-            if (result == -EINTR) continue;
-            if (result < 0) throw_file_error(-result, what, file->name);
-            co_return;
-        }
+        io_awaiter op(io_opcode::fsync, file->fd);
+        op.flags = data_only ? fsync_data_only : 0;
+        const int result = co_await op;
+        if (result < 0) throw_file_error(-result, what, file->name);
+        co_return;
     }
     executor_call job([file, data_only, what] {
         const int rc = data_only ? ::fdatasync(file->fd) : ::fsync(file->fd);
