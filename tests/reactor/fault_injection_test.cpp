@@ -37,6 +37,7 @@ using namespace std::chrono_literals;
 using corio_test::fault_mode;
 using corio_test::first_difference;
 using corio_test::frame_leak_check;
+using corio_test::open_descriptors;
 using corio_test::random_bytes;
 
 // Every loop `corio::run` makes while it lives is on a hostile faulty reactor with its seed.
@@ -66,15 +67,6 @@ std::vector<std::uint64_t> seeds(std::uint64_t count) {
     std::vector<std::uint64_t> all;
     for (std::uint64_t seed = 1; seed <= count; ++seed) all.push_back(seed);
     return all;
-}
-
-std::size_t open_descriptors() {
-    std::size_t count = 0;
-    for ([[maybe_unused]] const auto& entry :
-         std::filesystem::directory_iterator("/proc/self/fd")) {
-        ++count;
-    }
-    return count;  // the directory_iterator's own descriptor included, each time alike
 }
 
 // How one run of a scenario ended. `what` is the exception's message, for the log.
@@ -138,9 +130,9 @@ void check_under_faults(const char* name, std::uint64_t count, Scenario scenario
                 static_cast<unsigned long long>(stats.hard_errors + stats.refused_submissions -
                                                 hard_before),
                 intact, failed);
-    // Hostile faults hit about one operation in twenty: some runs must go through, some not,
-    // or the scenario does not exercise what it claims to.
-    CHECK(intact + failed > 0);
+    // Hostile faults hit about one operation in twenty: runs that go through whole show that
+    // the scenario survives what it did not fail of.
+    CHECK(intact > 0);
 }
 
 // An echo server's handler: what it reads it writes back, until the end or an error.

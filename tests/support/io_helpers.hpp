@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <system_error>
 
@@ -37,6 +38,16 @@ inline socket_pair unix_pair() {
     check_syscall(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0,
                   "socketpair");
     return {corio::unique_fd(fds[0]), corio::unique_fd(fds[1])};
+}
+
+/// How many descriptors the process has open (the listing's own included, each time alike).
+inline std::size_t open_descriptors() {
+    std::size_t count = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/self/fd")) {
+        ++count;
+    }
+    return count;
 }
 
 /// Sleeps in small steps until `done()` or `limit` has passed; whether `done()` came true.

@@ -42,6 +42,7 @@
 using namespace std::chrono_literals;
 using corio_test::first_difference;
 using corio_test::frame_leak_check;
+using corio_test::open_descriptors;
 namespace fs = std::filesystem;
 using corio::open_mode;
 
@@ -118,12 +119,6 @@ std::string read_file(const fs::path& path) {
     }
     ::close(fd);
     return data;
-}
-
-std::size_t open_descriptors() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
-    return n;
 }
 
 // The error code and message of what `body` throws (0 and "" if nothing).
