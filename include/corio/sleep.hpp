@@ -23,6 +23,9 @@ class sleep_awaiter : public timer_node, public cancellable_wait {
 public:
     explicit sleep_awaiter(loop_clock::duration delay) noexcept
         : timer_node(&fire), cancellable_wait(ops<&cancel, &describe>), delay_(delay) {}
+    /// Movable until awaited (a combinator takes `sleep(d)` by value).
+    sleep_awaiter(sleep_awaiter&& other) noexcept
+        : timer_node(&fire), cancellable_wait(other), delay_(other.delay_) {}
     sleep_awaiter(const sleep_awaiter&) = delete;
     sleep_awaiter& operator=(const sleep_awaiter&) = delete;
     ~sleep_awaiter() {

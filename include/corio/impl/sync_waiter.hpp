@@ -42,6 +42,10 @@ public:
     static constexpr operations sync_ops{Cancel, &describe, nullptr};
 
     explicit sync_waiter(const operations& operations) noexcept : cancellable_wait(operations) {}
+    /// Movable until awaited, so that a combinator can take `q.get()` by value; a waiter is
+    /// linked into lists by its address, so one that has been awaited must not move.
+    sync_waiter(sync_waiter&& other) noexcept
+        : list_node(), cancellable_wait(other), what_(other.what_) {}
     sync_waiter(const sync_waiter&) = delete;
     sync_waiter& operator=(const sync_waiter&) = delete;
     // The derived awaiter settles what it holds first; this only leaves whatever list it is in.

@@ -106,6 +106,7 @@ private:
 class barrier::wait_awaiter : public detail::sync_waiter {
 public:
     explicit wait_awaiter(barrier& b) noexcept : sync_waiter(sync_ops<&cancel>), barrier_(&b) {}
+    wait_awaiter(wait_awaiter&&) noexcept = default;  // until awaited, as every sync_waiter
     ~wait_awaiter() {
         // A frame destroyed inside the barrier (the loop closing) leaves it, as if cancelled.
         if (linked() && counted_) {

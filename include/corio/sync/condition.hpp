@@ -88,6 +88,7 @@ class condition::wait_awaiter : public detail::sync_waiter {
 public:
     explicit wait_awaiter(condition& c) noexcept
         : sync_waiter(sync_ops<&cancel>), condition_(&c), lock_(c.lock_) {}
+    wait_awaiter(wait_awaiter&&) noexcept = default;  // until awaited, as every sync_waiter
     ~wait_awaiter() {
         // A frame destroyed while the lock was on its way to it (the loop closing): pass the
         // lock on.

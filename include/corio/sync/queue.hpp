@@ -350,6 +350,8 @@ public:
         template <class U>
         put_awaiter(basic_queue& q, U&& item)
             : sync_waiter(sync_ops<&cancel>), queue_(&q), item_(std::forward<U>(item)) {}
+        // Movable until awaited, as every sync_waiter.
+        put_awaiter(put_awaiter&&) noexcept(std::is_nothrow_move_constructible_v<T>) = default;
         ~put_awaiter() {
             // A frame destroyed while admitted (the loop closing): its slot goes on.
             if (is(status::granted) && linked()) {
@@ -415,6 +417,7 @@ public:
     public:
         explicit get_awaiter(basic_queue& q) noexcept
             : sync_waiter(sync_ops<&cancel>), queue_(&q) {}
+        get_awaiter(get_awaiter&&) noexcept = default;  // until awaited, as every sync_waiter
         ~get_awaiter() {
             // A frame destroyed while an item was on its way to it (the loop closing): the item
             // goes back, or is dropped if it cannot be stored.

@@ -21,6 +21,7 @@ class grant_awaiter : public sync_waiter {
 public:
     explicit grant_awaiter(Owner& owner) noexcept
         : sync_waiter(sync_ops<&cancel>), owner_(&owner) {}
+    grant_awaiter(grant_awaiter&&) noexcept = default;  // until awaited, as every sync_waiter
     grant_awaiter(const grant_awaiter&) = delete;
     grant_awaiter& operator=(const grant_awaiter&) = delete;
     ~grant_awaiter() {
