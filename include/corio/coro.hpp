@@ -30,12 +30,19 @@ template <class Awaiter>
 class awaiter_ref {
 public:
     explicit awaiter_ref(Awaiter& awaiter) noexcept : awaiter_(&awaiter) {}
-    decltype(auto) await_ready() { return awaiter_->await_ready(); }
+    // Return types spelt out, so that asking for them of a non-awaiter is a substitution
+    // failure, not an error (clang 14 substitutes return types before checking constraints).
+    auto await_ready() -> decltype(std::declval<Awaiter&>().await_ready()) {
+        return awaiter_->await_ready();
+    }
     template <class Promise>
-    decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
+    auto await_suspend(std::coroutine_handle<Promise> h)
+        -> decltype(std::declval<Awaiter&>().await_suspend(h)) {
         return awaiter_->await_suspend(h);
     }
-    decltype(auto) await_resume() { return awaiter_->await_resume(); }
+    auto await_resume() -> decltype(std::declval<Awaiter&>().await_resume()) {
+        return awaiter_->await_resume();
+    }
 
 private:
     Awaiter* awaiter_;
@@ -55,6 +62,29 @@ decltype(auto) get_awaiter(A&& a) {
         return operator co_await(static_cast<A&&>(a));
     } else {
         return awaiter_ref<std::remove_reference_t<A>>(a);
+    }
+}
+
+/// corio's own awaiters say so (`using corio_native_awaiter = void;`): they tell the task
+/// they suspend where they wait and how to withdraw (see `cancellable_wait`).
+template <class A>
+concept native_awaiter = requires { typename std::remove_cvref_t<A>::corio_native_awaiter; };
+
+/// Another library's awaiter, as a corio coroutine awaits it (impl/foreign_awaiter.hpp, which
+/// every header that runs tasks includes).
+template <class Awaiter>
+class foreign_awaiter;
+
+/// What `co_await a` awaits in a corio coroutine: corio's own awaiters as they are, another
+/// library's behind a `foreign_awaiter`.
+template <class A>
+decltype(auto) awaiter_for(A&& a) {
+    using awaiter = decltype(get_awaiter(static_cast<A&&>(a)));
+    if constexpr (native_awaiter<A> || native_awaiter<awaiter>) {
+        return get_awaiter(static_cast<A&&>(a));
+    } else {
+        return foreign_awaiter<awaiter>(
+            [&]() -> decltype(auto) { return get_awaiter(static_cast<A&&>(a)); });
     }
 }
 
@@ -90,7 +120,7 @@ public:
     decltype(auto) await_transform(Awaitable&& awaitable,
                                    await_site_record::mark where = await_site_record::here()) {
         record(where);
-        return get_awaiter(static_cast<Awaitable&&>(awaitable));
+        return awaiter_for(static_cast<Awaitable&&>(awaitable));
     }
 
     /// Where the coroutine last awaited (its suspension point while suspended); before its
@@ -308,6 +338,7 @@ public:
 
     class awaiter {
     public:
+        using corio_native_awaiter = void;
         explicit awaiter(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
         bool await_ready() const noexcept { return false; }
         template <class CallerPromise>

@@ -38,6 +38,8 @@ struct wait_description {
 /// `cancelled_error` (the hook then has made sure it is woken). A hook may be called more than
 /// once for one wait (each `cancel()` calls it) and must tolerate that.
 struct cancellable_wait {
+    /// Every awaiter that registers a wait is one of corio's own (see `native_awaiter`).
+    using corio_native_awaiter = void;
     using cancel_fn = bool (*)(cancellable_wait*, const std::string& message);
     using describe_fn = void (*)(const cancellable_wait*, wait_description&);
     using withdraw_fn = void (*)(cancellable_wait*);
@@ -542,3 +544,6 @@ private:
 };
 
 }  // namespace corio::detail
+
+// Needs the whole task state.
+#include "corio/impl/foreign_awaiter.hpp"  // IWYU pragma: export
