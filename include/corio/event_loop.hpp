@@ -13,6 +13,7 @@
 #include "corio/impl/readiness_watch.hpp"
 #include "corio/reactor/operation.hpp"
 #include "corio/reactor/reactor.hpp"
+#include "corio/task_options.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -210,8 +211,14 @@ public:
     template <class T>
     [[gnu::always_inline]] inline task<T>
     create_task(coro<T> body, detail::site_record where = detail::site_record::current());
+    template <class T, class Name>
+        requires std::is_constructible_v<std::string, Name&&>
+    task<T> create_task(coro<T> body, Name&& name,
+                        detail::site_record where = detail::site_record::current());
+    // (The name is a template, never a `std::string` parameter: g++ 12 would convert a braced
+    // `{.name = "x", .eager = true}` to a string and pick that overload.)
     template <class T>
-    task<T> create_task(coro<T> body, std::string name,
+    task<T> create_task(coro<T> body, task_options options,
                         detail::site_record where = detail::site_record::current());
     template <class T = void>
     future<T> create_future();
@@ -412,7 +419,7 @@ private:
     // What both `create_task` overloads share, once the new task's state exists.
     template <class T>
     task<T> start_task(coro<T>& body, detail::task_state<T>* state,
-                       const detail::site_record& where);
+                       const detail::site_record& where, bool eager = false);
 
     // The new state's one reference is the loop's; the returned handle takes another.
     template <class F, class... Args>

@@ -7,8 +7,10 @@
 #include "corio/detail/state_handle.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/awaitable_traits.hpp"
 #include "corio/impl/call_graph_writer.hpp"
 #include "corio/impl/task_state.hpp"
+#include "corio/task_options.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -26,8 +28,10 @@ namespace corio {
 
 /// A handle to a task: a `coro<T>` body that the loop runs on its own.
 ///
-/// - Eager: `create_task` schedules the body with `call_soon` (it does not run inline); it
-///   runs whenever the creating task next suspends.
+/// - Started soon: `create_task` schedules the body with `call_soon` (it does not run inline);
+///   it runs whenever the creating task next suspends. With `{.eager = true}` the body runs at
+///   once instead, inside `create_task`, up to its first suspension (Python 3.12's eager
+///   tasks); one that finishes without suspending never goes through the ready queue.
 /// - Ownership: a pending task is owned by its loop, so dropping every handle neither destroys
 ///   nor cancels it (fire and forget). Handles are cheap copies sharing one reference-counted
 ///   state; the body's frame is destroyed as soon as the body finishes, the state when the
@@ -140,18 +144,24 @@ task<T> event_loop::create_task(coro<T> body, detail::site_record where) {
     return start_task(body, new detail::task_state<T>(*this), where);
 }
 
+template <class T, class Name>
+    requires std::is_constructible_v<std::string, Name&&>
+task<T> event_loop::create_task(coro<T> body, Name&& name, detail::site_record where) {
+    return create_task(std::move(body), task_options{std::string(std::forward<Name>(name))}, where);
+}
+
 template <class T>
-task<T> event_loop::create_task(coro<T> body, std::string name, detail::site_record where) {
+task<T> event_loop::create_task(coro<T> body, task_options options, detail::site_record where) {
     if (closed_ || !body) [[unlikely]]
         refuse_task();
-    auto* state = name.empty() ? new detail::task_state<T>(*this)
-                               : new detail::task_state<T>(*this, std::move(name));
-    return start_task(body, state, where);
+    auto* state = options.name.empty() ? new detail::task_state<T>(*this)
+                                       : new detail::task_state<T>(*this, std::move(options.name));
+    return start_task(body, state, where, options.eager);
 }
 
 template <class T>
 task<T> event_loop::start_task(coro<T>& body, detail::task_state<T>* state,
-                               const detail::site_record& where) {
+                               const detail::site_record& where, bool eager) {
     if (debug_) [[unlikely]] {
         std::unique_ptr<detail::task_state<T>> owned(state);
         check_thread("create_task");
@@ -163,8 +173,14 @@ task<T> event_loop::start_task(coro<T>& body, detail::task_state<T>* state,
     state->adopt_body(frame);
     frame.promise().set_owner(state);
     detail::loop_access::track(*this, state, detail::task_layer_hooks);
-    ready_.push_task(state);
     // The state's first reference is the loop's, held while the task is pending.
+    if (eager && running_loop_ == this) [[unlikely]] {
+        // The handle's reference first: a body that finishes now lets go of the loop's.
+        task<T> handle(state);
+        detail::task_state_base::step(state, true);
+        return handle;
+    }
+    ready_.push_task(state);
     return task<T>(state);
 }
 
@@ -226,10 +242,44 @@ template <class T>
 create_task(coro<T> body, detail::site_record where = detail::site_record::current()) {
     return get_running_loop().create_task(std::move(body), where);
 }
-template <class T>
-task<T> create_task(coro<T> body, std::string name,
+/// As `create_task(body)`, naming the task.
+template <class T, class Name>
+    requires std::is_constructible_v<std::string, Name&&>
+task<T> create_task(coro<T> body, Name&& name,
                     detail::site_record where = detail::site_record::current()) {
-    return get_running_loop().create_task(std::move(body), std::move(name), where);
+    return get_running_loop().create_task(std::move(body), std::forward<Name>(name), where);
+}
+/// As `create_task(body)`, with options: `create_task(body, {.name = "x", .eager = true})`.
+template <class T>
+task<T> create_task(coro<T> body, task_options options,
+                    detail::site_record where = detail::site_record::current()) {
+    return get_running_loop().create_task(std::move(body), std::move(options), where);
+}
+
+/// A task that awaits any other awaitable: `create_task(q.get())`, `create_task(sleep(1s))`,
+/// another library's awaiter (taken over: moved in, or copied from an lvalue).
+template <class A>
+    requires(detail::awaitable_arg<A> && !detail::is_coro_v<std::remove_cvref_t<A>>)
+task<detail::awaited_value_t<A>>
+create_task(A&& awaitable, detail::site_record where = detail::site_record::current()) {
+    return get_running_loop().create_task(detail::as_coro(std::forward<A>(awaitable)), where);
+}
+template <class A, class Name>
+    requires(detail::awaitable_arg<A> && !detail::is_coro_v<std::remove_cvref_t<A>> &&
+             std::is_constructible_v<std::string, Name &&>)
+task<detail::awaited_value_t<A>>
+create_task(A&& awaitable, Name&& name,
+            detail::site_record where = detail::site_record::current()) {
+    return get_running_loop().create_task(detail::as_coro(std::forward<A>(awaitable)),
+                                          std::forward<Name>(name), where);
+}
+template <class A>
+    requires(detail::awaitable_arg<A> && !detail::is_coro_v<std::remove_cvref_t<A>>)
+task<detail::awaited_value_t<A>>
+create_task(A&& awaitable, task_options options,
+            detail::site_record where = detail::site_record::current()) {
+    return get_running_loop().create_task(detail::as_coro(std::forward<A>(awaitable)),
+                                          std::move(options), where);
 }
 
 /// The task running now; an empty handle outside a task.
