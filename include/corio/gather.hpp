@@ -356,13 +356,13 @@ auto gather_range(R&& range) {
     using state_type = gather_range_state<ReturnExceptions, handle_type>;
     using result_type = gathered_vector_t<ReturnExceptions, handle_type>;
     auto make_child = [](auto&& item) {
-        if constexpr (is_coro_v<element>) {
-            return ensure_future(std::move(item));  // a coro is consumed
-        } else {
+        if constexpr (future_handle<element>) {
             return ensure_future(static_cast<decltype(item)>(item));
+        } else {
+            return ensure_future(std::move(item));  // a coro or an awaiter is consumed
         }
     };
-    if constexpr (!is_coro_v<element> && std::ranges::forward_range<R>) {
+    if constexpr (future_handle<element> && std::ranges::forward_range<R>) {
         // Before the state listens to any: a foreign one would leave it half built.
         for (const auto& item : range) require_running_loop(item, "corio::gather");
     }
@@ -395,8 +395,9 @@ concept awaitable_range =
 /// Runs the awaitables concurrently and returns a future of all their results, in argument
 /// order (`std::monostate` for `void`).
 ///
-/// - Eager, as asyncio's: coros are wrapped in tasks at once (in argument order), tasks and
-///   futures are taken as they are; the work runs whether or not the result is awaited.
+/// - Eager, as asyncio's: coros and other awaitables (`q.get()`, `sleep(d)`, another library's
+///   awaiter) are wrapped in tasks at once (in argument order), tasks and futures are taken as
+///   they are; the work runs whether or not the result is awaited.
 /// - The first exception (or cancellation) of a child ends the gather at once with it; the
 ///   other children keep running.
 /// - Cancelling the gather (or the task awaiting it) cancels every child that is not done; the
@@ -413,8 +414,9 @@ template <detail::awaitable_arg... A>
     return detail::gather_variadic<true>(std::forward<A>(awaitables)...);
 }
 
-/// Gathers a range of coros, tasks or futures into a `std::vector` of their results, in input
-/// order (a `future<void>` when they return nothing). Coros in the range are consumed.
+/// Gathers a range of awaitables (coros, tasks, futures, awaiters) into a `std::vector` of their
+/// results, in input order (a `future<void>` when they return nothing). Coros and awaiters in the
+/// range are consumed.
 template <detail::awaitable_range R>
 [[nodiscard]] auto gather(R&& awaitables) {
     return detail::gather_range<false>(std::forward<R>(awaitables));

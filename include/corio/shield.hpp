@@ -16,7 +16,8 @@ namespace corio {
 /// Returns a future that completes as `awaitable` does, but whose cancellation (for instance
 /// by cancelling the task that awaits it) does not reach `awaitable`: the shielded work runs on.
 ///
-/// Eager: a coro is wrapped in a task at once. The result is copied into the returned future
+/// Eager: a coro, or any other awaitable that is not a task or future, is wrapped in a task at
+/// once. The result is copied into the returned future
 /// (moved, for a move-only type). Shielding a plain future does not keep it alive: keep a
 /// handle to it (a task is kept by its loop).
 template <detail::awaitable_arg A>

@@ -1,10 +1,11 @@
 #pragma once
 /// \file
 /// What the combinators accept and how they read results: tasks and futures as they are,
-/// coros wrapped in tasks.
+/// coros and every other awaitable wrapped in tasks.
 
 #include "corio/coro.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/awaitable_traits.hpp"
 #include "corio/impl/future_state.hpp"
 #include "corio/impl/task_state.hpp"
 #include "corio/outcome.hpp"
@@ -19,29 +20,6 @@
 
 namespace corio::detail {
 
-template <class X>
-inline constexpr bool is_task_v = false;
-template <class T>
-inline constexpr bool is_task_v<task<T>> = true;
-
-template <class X>
-inline constexpr bool is_future_v = false;
-template <class T>
-inline constexpr bool is_future_v<future<T>> = true;
-
-template <class X>
-inline constexpr bool is_coro_v = false;
-template <class T>
-inline constexpr bool is_coro_v<coro<T>> = true;
-
-/// A task or a future handle.
-template <class X>
-concept future_handle = is_task_v<std::remove_cvref_t<X>> || is_future_v<std::remove_cvref_t<X>>;
-
-/// What the combinators accept: a task, a future, or a coro (which they wrap in a task).
-template <class X>
-concept awaitable_arg = future_handle<X> || is_coro_v<std::remove_cvref_t<X>>;
-
 /// Throws when `h` belongs to another loop than the running one: its completion would be
 /// reported from that loop, maybe from another thread (asyncio: "attached to a different
 /// loop"). An empty handle is left to the caller's own checks.
@@ -54,17 +32,16 @@ void require_running_loop(const H& h, const char* who) {
     }
 }
 
-/// A coro becomes a task on the running loop; a handle is taken as it is, if it is the
-/// running loop's.
+/// A coro (or any other awaitable) becomes a task on the running loop; a handle is taken as it
+/// is, if it is the running loop's.
 template <awaitable_arg X>
 auto ensure_future(X&& x) {
     using bare = std::remove_cvref_t<X>;
-    if constexpr (is_coro_v<bare>) {
-        static_assert(!std::is_lvalue_reference_v<X>, "pass a coro by value (it is consumed)");
-        return create_task(std::move(x));
-    } else {
+    if constexpr (future_handle<bare>) {
         require_running_loop(x, "corio combinator");
         return bare(std::forward<X>(x));
+    } else {
+        return create_task(as_coro(std::forward<X>(x)));
     }
 }
 
