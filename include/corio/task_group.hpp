@@ -6,11 +6,14 @@
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
+#include "corio/impl/awaitable.hpp"
 #include "corio/impl/future_state.hpp"
 #include "corio/task.hpp"
+#include "corio/task_options.hpp"
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -33,7 +36,8 @@ namespace corio {
 ///   finished, or an `exception_group` of all of them when several failed.
 /// - Cancelling the task that is in `join()` cancels every task of the group; `join()` waits for
 ///   them to finish and then rethrows the `cancelled_error`.
-/// - After a failure or once joined, `create_task` throws `std::runtime_error`.
+/// - `cancel()` cancels every task of the group; `join()` then ends with `cancelled_error`.
+/// - After a failure, a `cancel()`, or once joined, `create_task` throws `std::runtime_error`.
 /// - Destroying a group whose tasks are still pending is a programming error: it is reported
 ///   through the loop's exception handler and those tasks are cancelled (never undefined
 ///   behaviour: the loop still owns them).
@@ -63,9 +67,21 @@ public:
             {}});
     }
 
-    /// Creates a task of the group (see `corio::create_task`).
-    template <class T>
-    task<T> create_task(coro<T> body, std::string name = {}) {
+    /// Creates a task of the group (see `corio::create_task`) from a coro or any other
+    /// awaitable, unnamed, named (`create_task(c, "name")`) or with options
+    /// (`create_task(c, {.name = "x", .eager = true})`).
+    template <detail::awaitable_arg A>
+    auto create_task(A&& body) {
+        return create_task(std::forward<A>(body), task_options{});
+    }
+    template <detail::awaitable_arg A, class Name>
+        requires std::is_constructible_v<std::string, Name&&>
+    auto create_task(A&& body, Name&& name) {
+        return create_task(std::forward<A>(body),
+                           task_options{std::string(std::forward<Name>(name))});
+    }
+    template <detail::awaitable_arg A>
+    auto create_task(A&& body, task_options options) {
         if (aborting_ || joined_) {
             throw std::runtime_error(aborting_ ? "task_group is shutting down"
                                                : "task_group has been joined");
@@ -75,18 +91,29 @@ public:
             throw std::runtime_error("task_group used from two event loops");
         }
         loop_ = &loop;
-        auto* m = new member(this);
-        task<T> t;
-        try {
-            t = loop.create_task(std::move(body), std::move(name));
-        } catch (...) {
-            delete m;
-            throw;
+        auto m = std::make_unique<member>(this);
+        auto t = loop.create_task(detail::as_coro(std::forward<A>(body)), std::move(options));
+        detail::future_state_base* state = detail::handle_access::state(t);
+        if (state->done()) {
+            // An eager body that finished at once: it counts as a task of the group that ended.
+            on_task_done(*state);
+            return t;
         }
-        m->state = detail::handle_access::state(t);
-        m->state->add_listener(m);
-        add(m);
+        m->state = state;
+        m->state->add_listener(m.get());
+        add(m.release());
         return t;
+    }
+
+    /// Cancels every task of the group (asyncio's `TaskGroup` has no public `cancel`; this is
+    /// trio's `cancel_scope.cancel()`): `join()` then ends with `cancelled_error`, unless a task
+    /// failed otherwise, and the group takes no new tasks. False if no task was pending.
+    bool cancel(const std::string& message = {}) {
+        const bool any = first_ != nullptr;
+        cancelled_ = true;
+        if (cancel_message_.empty()) cancel_message_ = message;
+        abort_all(message);
+        return any;
     }
 
     /// How many of the group's tasks are still pending.
@@ -110,6 +137,7 @@ public:
             throw exception_group("unhandled errors in a task_group", std::move(errors_));
         }
         if (cancelled) std::rethrow_exception(cancelled);
+        if (cancelled_) throw cancelled_error(cancel_message_);
     }
 
 private:
@@ -177,6 +205,8 @@ private:
     std::vector<std::exception_ptr> errors_;
     future<void> wakeup_;
     event_loop* loop_ = nullptr;
+    std::string cancel_message_;
+    bool cancelled_ = false;  // by cancel()
     bool aborting_ = false;
     bool joined_ = false;
 };
