@@ -43,6 +43,12 @@ public:
     auto await_resume() -> decltype(std::declval<Awaiter&>().await_resume()) {
         return awaiter_->await_resume();
     }
+    // Another library's way to be told of a cancellation (see impl/foreign_awaiter.hpp).
+    void await_cancel()
+        requires requires(Awaiter& a) { a.await_cancel(); }
+    {
+        awaiter_->await_cancel();
+    }
 
 private:
     Awaiter* awaiter_;

@@ -113,6 +113,15 @@ public:
         }
     }
 
+    /// Lets go of every child, so that the winner's result is moved out of it when the race
+    /// holds its only other handle.
+    void release_children() noexcept {
+        for (race_entrant& entrant : entrants_) {
+            entrant.listener::unlink();
+            if (entrant.state_ != nullptr) std::exchange(entrant.state_, nullptr)->release();
+        }
+    }
+
     /// Marks the exceptions of every child but the one returned from as seen, so that a loser
     /// cancelled (or failing while cancelled) is not reported as never retrieved.
     void mark_seen(std::size_t except) noexcept {
@@ -233,6 +242,7 @@ inline coro<std::size_t> run_race(race_track& track, std::exception_ptr failure)
         std::rethrow_exception(failure);
     }
     track.mark_seen(track.winner());
+    track.release_children();
     co_return track.winner();
 }
 

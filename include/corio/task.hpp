@@ -147,15 +147,21 @@ task<T> event_loop::create_task(coro<T> body, detail::site_record where) {
 template <class T, class Name>
     requires std::is_constructible_v<std::string, Name&&>
 task<T> event_loop::create_task(coro<T> body, Name&& name, detail::site_record where) {
-    return create_task(std::move(body), task_options{std::string(std::forward<Name>(name))}, where);
+    if (closed_ || !body) [[unlikely]]
+        refuse_task();
+    std::string text(std::forward<Name>(name));
+    auto* state = text.empty() ? new detail::task_state<T>(*this)
+                               : new detail::task_state<T>(*this, std::move(text));
+    return start_task(body, state, where);
 }
 
 template <class T>
 task<T> event_loop::create_task(coro<T> body, task_options options, detail::site_record where) {
     if (closed_ || !body) [[unlikely]]
         refuse_task();
-    auto* state = options.name.empty() ? new detail::task_state<T>(*this)
-                                       : new detail::task_state<T>(*this, std::move(options.name));
+    auto* state = options.name.empty()
+                      ? new detail::task_state<T>(*this)
+                      : new detail::task_state<T>(*this, std::string(options.name));
     return start_task(body, state, where, options.eager);
 }
 
@@ -253,7 +259,7 @@ task<T> create_task(coro<T> body, Name&& name,
 template <class T>
 task<T> create_task(coro<T> body, task_options options,
                     detail::site_record where = detail::site_record::current()) {
-    return get_running_loop().create_task(std::move(body), std::move(options), where);
+    return get_running_loop().create_task(std::move(body), options, where);
 }
 
 /// A task that awaits any other awaitable: `create_task(q.get())`, `create_task(sleep(1s))`,
@@ -278,8 +284,8 @@ template <class A>
 task<detail::awaited_value_t<A>>
 create_task(A&& awaitable, task_options options,
             detail::site_record where = detail::site_record::current()) {
-    return get_running_loop().create_task(detail::as_coro(std::forward<A>(awaitable)),
-                                          std::move(options), where);
+    return get_running_loop().create_task(detail::as_coro(std::forward<A>(awaitable)), options,
+                                          where);
 }
 
 /// The task running now; an empty handle outside a task.

@@ -77,32 +77,18 @@ public:
     template <detail::awaitable_arg A, class Name>
         requires std::is_constructible_v<std::string, Name&&>
     auto create_task(A&& body, Name&& name) {
-        return create_task(std::forward<A>(body),
-                           task_options{std::string(std::forward<Name>(name))});
+        event_loop& loop = admit();
+        auto m = std::make_unique<member>(this);
+        return join_group(
+            loop.create_task(detail::as_coro(std::forward<A>(body)), std::forward<Name>(name)),
+            std::move(m));
     }
     template <detail::awaitable_arg A>
     auto create_task(A&& body, task_options options) {
-        if (aborting_ || joined_) {
-            throw std::runtime_error(aborting_ ? "task_group is shutting down"
-                                               : "task_group has been joined");
-        }
-        event_loop& loop = get_running_loop();
-        if (loop_ != nullptr && loop_ != &loop) {
-            throw std::runtime_error("task_group used from two event loops");
-        }
-        loop_ = &loop;
+        event_loop& loop = admit();
         auto m = std::make_unique<member>(this);
-        auto t = loop.create_task(detail::as_coro(std::forward<A>(body)), std::move(options));
-        detail::future_state_base* state = detail::handle_access::state(t);
-        if (state->done()) {
-            // An eager body that finished at once: it counts as a task of the group that ended.
-            on_task_done(*state);
-            return t;
-        }
-        m->state = state;
-        m->state->add_listener(m.get());
-        add(m.release());
-        return t;
+        return join_group(loop.create_task(detail::as_coro(std::forward<A>(body)), options),
+                          std::move(m));
     }
 
     /// Cancels every task of the group (asyncio's `TaskGroup` has no public `cancel`; this is
@@ -141,6 +127,46 @@ public:
     }
 
 private:
+    struct member;
+
+    // The running loop, once the group may take a new task on it.
+    event_loop& admit() {
+        if (aborting_ || joined_) {
+            throw std::runtime_error(aborting_ ? "task_group is shutting down"
+                                               : "task_group has been joined");
+        }
+        event_loop& loop = get_running_loop();
+        if (loop_ != nullptr && loop_ != &loop) {
+            throw std::runtime_error("task_group used from two event loops");
+        }
+        loop_ = &loop;
+        return loop;
+    }
+
+    // Makes `t` a task of the group, listened to by `m` (made before the task, so that nothing
+    // can fail once the task exists).
+    template <class T>
+    task<T> join_group(task<T> t, std::unique_ptr<member> m) noexcept {
+        detail::future_state_base* state = detail::handle_access::state(t);
+        if (state->done()) {
+            // An eager body that finished at once: a task of the group that has ended.
+            on_task_done(*state);
+            return t;
+        }
+        m->state = state;
+        state->add_listener(m.get());
+        add(m.release());
+        if (aborting_) {
+            // The group began shutting down during the eager first step (the body cancelled
+            // the group, or made a sibling that failed at once): this task is one to stop too.
+            try {
+                (void)state->cancel(abort_message_);
+            } catch (...) {
+            }
+        }
+        return t;
+    }
+
     // One per pending task: listens to it. Holds no reference, since the loop keeps a pending
     // task alive; it is deleted when the task completes. Members form a doubly linked list of
     // their own (a listener's links belong to the task's list of listeners).
@@ -189,6 +215,10 @@ private:
 
     void abort_all(const std::string& message) noexcept {
         aborting_ = true;
+        try {
+            abort_message_ = message;
+        } catch (...) {
+        }
         // Cancelling may complete tasks at once, which removes their members: step ahead first.
         for (member* m = first_; m != nullptr;) {
             member* next = m->next;
@@ -206,7 +236,8 @@ private:
     future<void> wakeup_;
     event_loop* loop_ = nullptr;
     std::string cancel_message_;
-    bool cancelled_ = false;  // by cancel()
+    std::string abort_message_;  // what the tasks were cancelled with
+    bool cancelled_ = false;     // by cancel()
     bool aborting_ = false;
     bool joined_ = false;
 };

@@ -54,8 +54,10 @@ public:
     timeout_timer& operator=(const timeout_timer&) = delete;
     ~timeout_timer() { disarm(); }
 
-    /// Arms the timer for `deadline`; `time_point::max()` is never.
-    void arm(loop_clock::time_point deadline) {
+    /// Arms the timer (once) for `limit`; a deadline of `time_point::max()` is never.
+    void arm(const time_limit& limit) {
+        if (queued() || expired_) return;
+        const loop_clock::time_point deadline = limit.deadline(task_->loop());
         if (deadline != loop_clock::time_point::max()) {
             loop_access::add_timer(task_->loop(), this, deadline);
         }
@@ -83,24 +85,59 @@ private:
     bool expired_ = false;
 };
 
+/// Awaits `Inner`, arming the timeout's timer only when it is about to suspend: a result ready
+/// at once (an item already in the queue, a task already done) reads no clock and queues no
+/// timer.
+template <class Inner>
+class arming_awaiter {
+public:
+    using corio_native_awaiter = void;
+
+    template <class Make>
+    arming_awaiter(timeout_timer& timer, const time_limit& limit, Make&& make)
+        : inner_(make()), timer_(&timer), limit_(&limit) {}
+    arming_awaiter(const arming_awaiter&) = delete;
+    arming_awaiter& operator=(const arming_awaiter&) = delete;
+
+    decltype(auto) await_ready() { return inner_.await_ready(); }
+    template <class Promise>
+    decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
+        timer_->arm(*limit_);
+        return inner_.await_suspend(h);
+    }
+    decltype(auto) await_resume() { return inner_.await_resume(); }
+
+private:
+    Inner inner_;
+    timeout_timer* timer_;
+    const time_limit* limit_;
+};
+
+template <class A>
+auto arm_on_suspend(timeout_timer& timer, const time_limit& limit, A&& awaitable) {
+    using inner = decltype(awaiter_for(std::forward<A>(awaitable)));
+    return arming_awaiter<inner>(
+        timer, limit, [&]() -> decltype(auto) { return awaiter_for(std::forward<A>(awaitable)); });
+}
+
 template <on_timeout Mode, class A>
 coro<timed_result_t<awaited_value_t<A>, Mode>> timed_wait(A awaitable, time_limit limit) {
     using T = awaited_value_t<A>;
     task_state_base& self = task_state_base::current("corio::wait_for");
     const unsigned cancelling_before = self.cancelling();
     timeout_timer timer(self);
-    timer.arm(limit.deadline(self.loop()));
     std::optional<storable_t<T>> result;
     bool taken_back = false;  // the timer's cancellation request, once uncancelled
     try {
         if constexpr (future_handle<A>) {
-            co_await awaitable;  // rethrows what the awaitable ended with
+            // Rethrows what the awaitable ended with.
+            co_await arm_on_suspend(timer, limit, awaitable);
             result.emplace(take_result(awaitable));
         } else if constexpr (std::is_void_v<T>) {
-            co_await std::move(awaitable);
+            co_await arm_on_suspend(timer, limit, std::move(awaitable));
             result.emplace();
         } else {
-            result.emplace(co_await std::move(awaitable));
+            result.emplace(co_await arm_on_suspend(timer, limit, std::move(awaitable)));
         }
     } catch (const cancelled_error&) {
         timer.disarm();

@@ -107,16 +107,22 @@ public:
         if (task_->cancel_pending()) return h;  // cancelled already: await_resume throws it
         waker_ = task_waker::make(*task_);
         task_->suspend(h, this);
-        using result = decltype(inner_.await_suspend(waker_.handle()));
-        if constexpr (std::is_void_v<result>) {
-            inner_.await_suspend(waker_.handle());
-        } else if constexpr (std::is_same_v<result, bool>) {
-            if (!inner_.await_suspend(waker_.handle())) {
-                task_->leave_wait();
-                return h;
+        try {
+            using result = decltype(inner_.await_suspend(waker_.handle()));
+            if constexpr (std::is_void_v<result>) {
+                inner_.await_suspend(waker_.handle());
+            } else if constexpr (std::is_same_v<result, bool>) {
+                if (!inner_.await_suspend(waker_.handle())) {
+                    task_->leave_wait();
+                    return h;
+                }
+            } else {
+                return inner_.await_suspend(waker_.handle());
             }
-        } else {
-            return inner_.await_suspend(waker_.handle());
+        } catch (...) {
+            // Thrown out of the `co_await` (the coroutine goes on): no wait is left behind.
+            task_->leave_wait();
+            throw;
         }
         return std::noop_coroutine();
     }
