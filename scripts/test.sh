@@ -89,7 +89,12 @@ python3 scripts/check_layering.py
 stage "house: include/ tests/ examples/ bench/ formatted as .clang-format says"
 bash scripts/check_format.sh
 
-build_and_test gcc-debug -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug
+# g++ Debug builds the examples and benchmarks once, in gcc-asan below (which runs the
+# examples): here the tests only, unless this is the quick run, which has no gcc-asan.
+tests_only=(-DCORIO_BUILD_EXAMPLES=OFF -DCORIO_BUILD_BENCHMARKS=OFF)
+gcc_debug_scope=("${tests_only[@]}")
+[[ ${CORIO_TEST_QUICK:-0} == 1 ]] && gcc_debug_scope=()
+build_and_test gcc-debug -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug "${gcc_debug_scope[@]}"
 
 if [[ ${CORIO_TEST_QUICK:-0} == 1 ]]; then
     summary
@@ -138,7 +143,8 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     "${tsan_run[@]}" ctest --test-dir build/ci-tsan -R threadsafe --output-on-failure \
     --no-tests=error -j2
 
-build_and_test gcc-no-uring -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DCORIO_NO_URING=ON
+build_and_test gcc-no-uring -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DCORIO_NO_URING=ON \
+    "${tests_only[@]}"
 
 stage "headers: each one compiles on its own (with io_uring)"
 cmake --build build/ci-gcc-debug --target all_verify_interface_header_sets
