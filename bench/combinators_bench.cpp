@@ -1,5 +1,7 @@
-// Benchmarks of the combinators: gather over many coroutines, and wait(first_completed) over
-// many tasks. Each runs on both backends; the backend's name is in the label.
+// Benchmarks of the combinators: gather over many coroutines, wait(first_completed) over many
+// tasks, a queue get with and without a timeout, a race of two, and eager tasks (a body that
+// never suspends, and one that suspends once) beside plain ones. Each runs on both backends;
+// the backend's name is in the label.
 
 #include <corio/corio.hpp>
 
@@ -10,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -76,6 +79,58 @@ corio::coro<> wait_first_completed(benchmark::State& state, std::size_t count) {
     co_await corio::gather(corio::return_exceptions, tasks);
 }
 
+// The item is there: the get completes at once, so what is measured is what a timeout adds to
+// a get that needs none (asyncio's commonest idiom), against the plain get below.
+corio::coro<> queue_get_timed(benchmark::State& state) {
+    corio::queue<int> q;
+    int x = 0;
+    for (auto _ : state) {
+        q.put_nowait(x);
+        x = co_await corio::wait_for(q.get(), 1s) + 1;
+        benchmark::DoNotOptimize(x);
+    }
+}
+
+corio::coro<> queue_get_plain(benchmark::State& state) {
+    corio::queue<int> q;
+    int x = 0;
+    for (auto _ : state) {
+        q.put_nowait(x);
+        x = co_await q.get() + 1;
+        benchmark::DoNotOptimize(x);
+    }
+}
+
+// Both entrants suspend: a yield wins after one trip through the loop, and an hour's sleep
+// loses, is cancelled and awaited. Two tasks made, one cancelled, every iteration.
+corio::coro<> race_of_two(benchmark::State& state) {
+    for (auto _ : state) {
+        auto winner = co_await corio::race(corio::sleep(0s), corio::sleep(1h));
+        benchmark::DoNotOptimize(winner);
+    }
+}
+
+corio::coro<int> trivial_plus_one(int x) { co_return x + 1; }
+
+corio::coro<int> yield_then_plus_one(int x) {
+    co_await corio::sleep(0s);
+    co_return x + 1;
+}
+
+// A task spawned and awaited, as core_bench's create_task_await, optionally eager.
+template <bool Eager, corio::coro<int> (*Body)(int)>
+corio::coro<> spawn_and_await(benchmark::State& state) {
+    int x = 0;
+    for (auto _ : state) {
+        if constexpr (Eager) {
+            x = co_await corio::create_task(Body(x), {.name = {}, .eager = true});
+        } else {
+            x = co_await corio::create_task(Body(x));
+        }
+        benchmark::DoNotOptimize(x);
+    }
+}
+
 template <class Body>
 void on_loop(benchmark::State& state, corio::backend backend, Body body) {
     auto loop = corio_bench::make_loop(state, backend);
@@ -104,6 +159,20 @@ void register_all() {
                                      })
             ->Arg(10'000)
             ->Unit(benchmark::kMicrosecond);
+        const auto add = [&](const char* label, corio::coro<> (*body)(benchmark::State&)) {
+            benchmark::RegisterBenchmark((label + suffix).c_str(),
+                                         [backend, body](benchmark::State& state) {
+                                             on_loop(state, backend, body);
+                                             state.SetItemsProcessed(state.iterations());
+                                         });
+        };
+        add("queue_get_wait_for", queue_get_timed);
+        add("queue_get_plain", queue_get_plain);
+        add("race_of_two", race_of_two);
+        add("create_task_eager/never_suspends", spawn_and_await<true, trivial_plus_one>);
+        add("create_task/never_suspends", spawn_and_await<false, trivial_plus_one>);
+        add("create_task_eager/suspends_once", spawn_and_await<true, yield_then_plus_one>);
+        add("create_task/suspends_once", spawn_and_await<false, yield_then_plus_one>);
     }
 }
 
