@@ -1,8 +1,8 @@
 // Another library's awaiter resumed from other threads (include/corio/impl/foreign_awaiter.hpp):
 // the awaiter gets a waker's handle, whose resumption from a foreign thread goes through the
 // loop's thread-safe queue, so the coroutine always continues on the loop's thread, as its task.
-// Many at once, awaited plainly, inside wait_for, gather and race, and a thread that resumes
-// while the loop waits for I/O. The name holds "threadsafe": CI also runs it under
+// Many at once, awaited plainly, inside wait_for, gather and race; and in debug mode, where a
+// task waiting for a thread is no deadlock. The name holds "threadsafe": CI also runs it under
 // ThreadSanitizer (`ctest -R threadsafe`). CTest runs it once per backend (CORIO_BACKEND).
 #include <corio/impl/foreign_awaiter.hpp>
 
@@ -118,4 +118,12 @@ TEST_CASE("foreign awaiter: resumed from threads inside wait_for and race",
     frame_leak_check leaks;
     CORIO_REQUIRE_BACKEND();
     corio::run(in_combinators());
+}
+
+TEST_CASE("foreign awaiter: waiting for a thread is no deadlock in debug mode",
+          "[foreign][threadsafe][debug]") {
+    frame_leak_check leaks;
+    CORIO_REQUIRE_BACKEND();
+    // Nothing else could wake the loop while the thread sleeps: no timer, no I/O, no job.
+    CHECK(corio::run(doubled(21, 50ms), {.debug = true}) == 42);
 }

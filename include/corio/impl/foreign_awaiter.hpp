@@ -96,6 +96,7 @@ public:
         : cancellable_wait(ops<&cancel, &describe>), inner_(make()) {}
     foreign_awaiter(const foreign_awaiter&) = delete;
     foreign_awaiter& operator=(const foreign_awaiter&) = delete;
+    ~foreign_awaiter() { stop_counting(); }
 
     decltype(auto) await_ready() { return inner_.await_ready(); }
 
@@ -107,12 +108,17 @@ public:
         if (task_->cancel_pending()) return h;  // cancelled already: await_resume throws it
         waker_ = task_waker::make(*task_);
         task_->suspend(h, this);
+        // Who resumes it is unknown (another thread, maybe): the loop is not deadlocked while
+        // it waits, as debug mode's detector would otherwise conclude.
+        loop_access::add_outside_work(task_->loop(), +1);
+        counted_ = true;
         try {
             using result = decltype(inner_.await_suspend(waker_.handle()));
             if constexpr (std::is_void_v<result>) {
                 inner_.await_suspend(waker_.handle());
             } else if constexpr (std::is_same_v<result, bool>) {
                 if (!inner_.await_suspend(waker_.handle())) {
+                    stop_counting();
                     task_->leave_wait();
                     return h;
                 }
@@ -121,6 +127,7 @@ public:
             }
         } catch (...) {
             // Thrown out of the `co_await` (the coroutine goes on): no wait is left behind.
+            stop_counting();
             task_->leave_wait();
             throw;
         }
@@ -128,11 +135,18 @@ public:
     }
 
     decltype(auto) await_resume() {
+        stop_counting();
         if (task_ != nullptr) task_->end_wait();  // a cancellation requested meanwhile
         return inner_.await_resume();
     }
 
 private:
+    void stop_counting() noexcept {
+        if (!counted_) return;
+        counted_ = false;
+        loop_access::add_outside_work(task_->loop(), -1);
+    }
+
     template <class Promise>
     std::coroutine_handle<> suspend_outside_task(std::coroutine_handle<Promise> h) {
         using result = decltype(inner_.await_suspend(h));
@@ -161,6 +175,7 @@ private:
     Awaiter inner_;
     task_state_base* task_ = nullptr;
     task_waker waker_;
+    bool counted_ = false;  // as outside work of the loop
 };
 
 }  // namespace corio::detail
