@@ -219,7 +219,7 @@ void enter_child(race_track& track, std::size_t index, A& awaitable, Handle& chi
             return;
         }
         child = get_running_loop().create_task(as_coro(std::move(awaitable)),
-                                               task_options{std::string(), true});
+                                               task_options{.name = {}, .eager = true});
     }
     track.enter(index, base_state(child));
 }
