@@ -3,6 +3,7 @@
 /// Everything corio offers. Include this, or the one header of what you use.
 
 #include "corio/as_completed.hpp"
+#include "corio/async_generator.hpp"
 #include "corio/config.hpp"
 #include "corio/coro.hpp"
 #include "corio/debug/call_graph.hpp"
@@ -19,6 +20,7 @@
 #include "corio/net/sock.hpp"
 #include "corio/net/socket_address.hpp"
 #include "corio/net/stream.hpp"
+#include "corio/optional_ref.hpp"
 #include "corio/outcome.hpp"
 #include "corio/race.hpp"
 #include "corio/reactor/epoll.hpp"

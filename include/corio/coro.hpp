@@ -156,26 +156,38 @@ public:
         }
     }();
 
+    /// Where control goes when this coroutine suspends for good (its end) or until it is
+    /// started again (an async generator's `co_yield`), as what `await_suspend` returns: back
+    /// into `start` when the body runs as a nested call, else to the caller through the
+    /// trampoline; a task body's frame goes to its owner.
+    template <class Promise>
+    static std::coroutine_handle<> hand_back(std::coroutine_handle<Promise> self) noexcept {
+        coro_promise_base& promise = self.promise();
+        switch (promise.mode_) {
+        case run_mode::task_body:
+            // The owner destroys the frame: nothing here may touch it afterwards.
+            static_cast<coro_owner*>(promise.link_)->on_body_done(self);
+            return std::noop_coroutine();
+        case run_mode::inline_call:
+            // Back into the awaiter's await_suspend, which continues the caller.
+            promise.mode_ = run_mode::completed_inline;
+            return std::noop_coroutine();
+        default: return resumer::transfer(std::coroutine_handle<>::from_address(promise.link_));
+        }
+    }
+
     struct final_awaiter {
         bool await_ready() noexcept { return false; }
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
-            coro_promise_base& promise = self.promise();
-            switch (promise.mode_) {
-            case run_mode::task_body:
-                // The owner destroys the frame: nothing here may touch it afterwards.
-                static_cast<coro_owner*>(promise.link_)->on_body_done(self);
-                return std::noop_coroutine();
-            case run_mode::inline_call:
-                // Back into the awaiter's await_suspend, which continues the caller.
-                promise.mode_ = run_mode::completed_inline;
-                return std::noop_coroutine();
-            default: return resumer::transfer(std::coroutine_handle<>::from_address(promise.link_));
-            }
+            return hand_back(self);
         }
         void await_resume() noexcept {}
     };
     final_awaiter final_suspend() noexcept { return {}; }
+
+    /// Whether this is an async generator's frame (dumps of await chains say so).
+    [[nodiscard]] bool is_generator() const noexcept { return generator_; }
 
     /// Makes this coroutine the body of a task: `owner` gets the frame when it finishes.
     void set_owner(coro_owner* owner) noexcept {
@@ -220,8 +232,15 @@ private:
         task_body
     };
 
-    // First, so that it may sit in the tail padding of the site record (clang 14).
+protected:
+    struct generator_tag {};
+    coro_promise_base(site_record created, generator_tag) noexcept
+        : await_site_record(created), generator_(true) {}
+
+private:
+    // First, so that they may sit in the tail padding of the site record (clang 14).
     run_mode mode_ = run_mode::resumed_later;
+    bool generator_ = false;
     // The awaiting coroutine's address, or the owning task for a task body (`mode_` tells).
     void* link_ = nullptr;
 };

@@ -53,8 +53,9 @@ using site_record = await_site;
 [[nodiscard]] inline std::string readable_function(const char* raw) {
     if (raw == nullptr) return "?";
     std::string_view name(raw);
-    // The return type says nothing a reader needs: `corio::coro<int> f(int)` is `f(int)`.
-    if (name.starts_with("corio::coro<")) {
+    // The return type says nothing a reader needs: `corio::coro<int> f(int)` is `f(int)`, and
+    // so is `corio::async_generator<int> f(int)`.
+    if (name.starts_with("corio::coro<") || name.starts_with("corio::async_generator<")) {
         int depth = 0;
         for (std::size_t i = 0; i < name.size(); ++i) {
             if (name[i] == '<') {

@@ -136,7 +136,9 @@ private:
         if (&task != current_ && task.started()) {
             for (const coro_promise_base* frame : await_chain(task)) {
                 const std::string site = format_site(frame->site());
-                if (!site.empty()) out += inner + "at " + site + '\n';
+                if (site.empty()) continue;
+                out += inner + "at " + site;
+                out += frame->is_generator() ? " (async generator)\n" : "\n";
             }
         } else if (!task.started()) {
             const std::string site = format_site(task.created_at());
