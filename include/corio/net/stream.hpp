@@ -23,6 +23,7 @@
 ///   its background write is in flight it keeps itself alive, and deletes itself when that
 ///   completes (or when the loop closes and withdraws it).
 
+#include "corio/async_generator.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/unique_fd.hpp"
 #include "corio/errors.hpp"
@@ -111,6 +112,14 @@ public:
         return detail::stream_reading::until<std::string_view>(t_, "\n", true);
     }
 
+    /// asyncio's `async for line in reader`: the lines, each with its `\n` as `readline` gives
+    /// it (the last one without, if the stream ends mid-line), until end of stream. Consume it
+    /// with `while (auto line = co_await lines.next())`. The generator holds a reader of its
+    /// own (a copy of this handle), so it may outlive this one. Errors come out of `next()` as
+    /// from `readline` (`limit_overrun_error`, `std::system_error`), and end the generator; a
+    /// line not yet complete when its `next()` is cancelled stays buffered for the next read.
+    [[nodiscard]] async_generator<std::string> lines() const;
+
     /// True once end of stream was seen and nothing is left in the buffer.
     [[nodiscard]] bool at_eof() const noexcept { return t_->at_eof(); }
     /// Bytes received and not read yet.
@@ -123,6 +132,10 @@ public:
 private:
     detail::transport_ref t_;
 };
+
+inline async_generator<std::string> stream_reader::lines() const {
+    return detail::stream_reading::lines(t_);
+}
 
 /// Writes to a connection or a pipe (asyncio's `StreamWriter`).
 ///

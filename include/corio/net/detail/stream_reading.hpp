@@ -4,6 +4,7 @@
 /// readline, readuntil and their `_into` / `_view` forms), each one coroutine frame over a
 /// transport.
 
+#include "corio/async_generator.hpp"
 #include "corio/coro.hpp"
 #include "corio/errors.hpp"
 #include "corio/net/detail/stream_transport.hpp"
@@ -140,6 +141,16 @@ struct stream_reading {
         }
     }
 
+    // The length of the complete line at the front of the buffer, within the limit; 0 when
+    // there is none, or when another read is in flight (`until` then says so).
+    static std::size_t buffered_line_end(const transport& t) noexcept {
+        if (t.reading()) return 0;
+        const std::string_view data = t.view();
+        const std::size_t found = data.find('\n');
+        if (found == std::string_view::npos || found > t.limit()) return 0;
+        return found + 1;
+    }
+
     /// readuntil (`line` false) and readline (`line` true), as asyncio's.
     template <class Result>
     static coro<Result> until(transport_ref ref, std::string separator, bool line) {
@@ -181,6 +192,29 @@ struct stream_reading {
             // The buffer needs no more than limit + separator bytes to decide.
             const std::size_t got = co_await t.fill(1, limit + sep);
             t.filled(got);
+        }
+    }
+
+    /// `reader.lines()`: `readline` over and over until end of stream. Lines already complete in
+    /// the buffer are taken straight from it, without a read's coroutine frame each, so that
+    /// iterating is cheaper than a loop of `readline()`; everything else (waiting for data, the
+    /// limit, the end, errors) is `readline`'s own code.
+    static async_generator<std::string> lines(transport_ref ref) {
+        transport& t = *ref;
+        for (;;) {
+            const std::size_t end = buffered_line_end(t);
+            if (end != 0) {
+                std::string line(t.view().substr(0, end));
+                t.consume(end);
+                co_yield std::move(line);
+                continue;
+            }
+            // A named coro: a temporary std::string argument inside the co_await expression
+            // is one g++ 12 may copy byte by byte into the frame.
+            coro<std::string> next_line = until<std::string>(ref, "\n", true);
+            std::string line = co_await std::move(next_line);
+            if (line.empty()) co_return;
+            co_yield std::move(line);
         }
     }
 

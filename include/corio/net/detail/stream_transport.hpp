@@ -136,6 +136,8 @@ public:
     [[nodiscard]] std::size_t buffered() const noexcept { return input_.size(); }
     [[nodiscard]] std::string_view view() const noexcept { return input_.view(); }
     void consume(std::size_t n) noexcept { input_.consume(n); }
+    /// Whether a read is in progress (see `read_guard`).
+    [[nodiscard]] bool reading() const noexcept { return reading_; }
     /// No more bytes will arrive: end of stream, or the transport is closing or closed.
     [[nodiscard]] bool input_ended() const noexcept { return eof_ || is_closing(); }
     [[nodiscard]] bool at_eof() const noexcept { return input_ended() && buffered() == 0; }
