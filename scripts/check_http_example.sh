@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks examples/14_http_hello against a client corio did not write: curl.
+# Checks examples/15_http_hello against a client corio did not write: curl.
 #
-#   bash scripts/check_http_example.sh <path to the built example_14_http_hello>
+#   bash scripts/check_http_example.sh <path to the built example_15_http_hello>
 #
 # Builds nothing. Starts the example with `--port 0` (it serves for ever on a port the kernel
 # chooses and prints it), waits until it listens, then checks with curl:
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -x $1 ]]; then
-    echo "usage: $0 <path to example_14_http_hello>" >&2
+    echo "usage: $0 <path to example_15_http_hello>" >&2
     exit 2
 fi
 program=$1

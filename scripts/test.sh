@@ -163,9 +163,9 @@ done
 stage "examples (gcc-asan)"
 with_sanitizer_options cmake --build build/ci-gcc-asan --target run_examples
 
-stage "examples: curl against 14_http_hello (gcc-asan)"
+stage "examples: curl against 15_http_hello (gcc-asan)"
 with_sanitizer_options bash scripts/check_http_example.sh \
-    build/ci-gcc-asan/examples/example_14_http_hello
+    build/ci-gcc-asan/examples/example_15_http_hello
 
 stage "benchmarks, briefly (clang-release)"
 cmake --build build/ci-clang-release --target run_benchmarks_briefly

@@ -1,4 +1,4 @@
-// 14_http_hello: a minimal HTTP/1.1 server ("hello, world") and a client, on corio streams.
+// 15_http_hello: a minimal HTTP/1.1 server ("hello, world") and a client, on corio streams.
 //
 // Beyond the note: a text protocol over `corio::start_server`, small enough to read, correct
 // enough for curl and wrk. For each connection the handler task reads requests one after
@@ -16,7 +16,7 @@
 // corio client (`open_connection`, a GET, the response parsed as curl would), prints the
 // response, checks keep-alive and a 400, and exits. With `--port N` it serves for ever:
 //
-//   ./example_14_http_hello --port 8080 &
+//   ./example_15_http_hello --port 8080 &
 //   curl -i http://127.0.0.1:8080/
 //   wrk -t1 -c50 -d5s http://127.0.0.1:8080/
 

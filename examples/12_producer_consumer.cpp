@@ -1,4 +1,4 @@
-// 11_producer_consumer: a crawler-like pipeline with a queue, a semaphore and join().
+// 12_producer_consumer: a crawler-like pipeline with a queue, a semaphore and join().
 //
 // The shape of most asyncio programs that do real work: one task produces jobs, a pool of
 // workers consumes them, and something bounds how much happens at once. Here:

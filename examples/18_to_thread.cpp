@@ -1,4 +1,4 @@
-// 17_to_thread: a CPU-bound job sent to a thread while the loop keeps ticking.
+// 18_to_thread: a CPU-bound job sent to a thread while the loop keeps ticking.
 //
 // Beyond the note. One loop runs on one thread: a coroutine that computes for a second without
 // a `co_await` stops every other task for that second. `co_await corio::to_thread(fn, args...)`

@@ -1,4 +1,4 @@
-// 15_subprocess: running other programs, reading their output, feeding their input.
+// 16_subprocess: running other programs, reading their output, feeding their input.
 //
 // Beyond the note. asyncio's `create_subprocess_exec` starts a program without a shell and
 // hands back a `Process`; corio's is the same:

@@ -1,4 +1,4 @@
-// 12_echo_server: a TCP echo server with corio::start_server (asyncio's start_server).
+// 13_echo_server: a TCP echo server with corio::start_server (asyncio's start_server).
 //
 // Beyond the note: the "TCP echo server" of asyncio's Streams documentation, line by line.
 // `corio::start_server(handler, host, port)` listens and runs `handler(reader, writer)` as a
@@ -10,7 +10,7 @@
 // `server.port()`), connects three clients to itself at once, prints the exchange, then
 // closes the server (`close()` stops accepting and cancels the connections' tasks;
 // `co_await wait_closed()` waits until they are gone). With `--port N` it serves for ever
-// (`co_await server.serve_forever()`), for `nc 127.0.0.1 N` or 13_echo_client; Ctrl-C stops it.
+// (`co_await server.serve_forever()`), for `nc 127.0.0.1 N` or 14_echo_client; Ctrl-C stops it.
 
 #include <corio/corio.hpp>
 
@@ -55,7 +55,7 @@ corio::coro<> handle_echo(corio::stream_reader reader, corio::stream_writer writ
     co_await writer.wait_closed();
 }
 
-// A client of our own, as in 13_echo_client: sends two lines and reads each echo, then ends
+// A client of our own, as in 14_echo_client: sends two lines and reads each echo, then ends
 // its side of the connection and waits for the server to end its own.
 corio::coro<int> client(int id, std::uint16_t port) {
     auto [reader, writer] = co_await corio::open_connection("127.0.0.1", port);

@@ -1,4 +1,4 @@
-// 20_virtual_time: an hour of retries, tested in milliseconds.
+// 21_virtual_time: an hour of retries, tested in milliseconds.
 //
 // Beyond the note. Code that waits (retries with backoff, timeouts, leases, rate limits) is
 // slow to test on a real clock, and flaky when a test shortens its delays. With

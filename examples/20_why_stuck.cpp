@@ -1,4 +1,4 @@
-// 19_why_stuck: a program that hangs on purpose, and three ways to see why.
+// 20_why_stuck: a program that hangs on purpose, and three ways to see why.
 //
 // Beyond the note. Two peers shake hands, but each waits for the other's greeting before it
 // sends its own; and a printer waits for pages on a queue that nobody fills. No task can ever
@@ -106,7 +106,7 @@ corio::coro<> with_watchdog(corio::queue<int>& pages) {
     expect(contains(graph, "awaits gather of 2 pending"), "the gather is shown");
     expect(contains(graph, "    * task 'client'"), "the client is shown under the handshake");
     expect(contains(graph, "waits in corio::queue::get"), "the printer waits on the queue");
-    expect(contains(graph, "19_why_stuck.cpp:"), "the source lines are shown");
+    expect(contains(graph, "20_why_stuck.cpp:"), "the source lines are shown");
     std::vector<corio::task<>> stuck{shake, print};  // g++ 12: no braced list next to co_await
     co_await unstick(std::move(stuck));
 }

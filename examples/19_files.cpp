@@ -1,4 +1,4 @@
-// 18_files: writing a file and reading it back with corio::file.
+// 19_files: writing a file and reading it back with corio::file.
 //
 // Beyond asyncio, whose file objects block the loop (aiofiles sends each call to a thread).
 // `co_await corio::file::open(path, mode)` opens a file; `write_all` writes everything,
@@ -102,7 +102,7 @@ corio::coro<> async_main(std::filesystem::path dir) {
 
 int main() {
     // A fresh temporary directory, removed at the end whatever happens.
-    std::string name = (std::filesystem::temp_directory_path() / "corio-18-files-XXXXXX").string();
+    std::string name = (std::filesystem::temp_directory_path() / "corio-19-files-XXXXXX").string();
     if (::mkdtemp(name.data()) == nullptr) {
         throw std::system_error(errno, std::system_category(), "mkdtemp");
     }

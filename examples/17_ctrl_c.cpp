@@ -1,4 +1,4 @@
-// 16_ctrl_c: a program that stops cleanly on Ctrl-C, and a signal handler on the loop.
+// 17_ctrl_c: a program that stops cleanly on Ctrl-C, and a signal handler on the loop.
 //
 // Beyond the note. `corio::run` does what `asyncio.run` does with Ctrl-C: the first SIGINT
 // cancels the main task, so `corio::cancelled_error` comes out of whatever it awaits at that

@@ -1,4 +1,4 @@
-// 21_timeouts_and_races: give up on a wait in time, or let waits race and keep the first.
+// 22_timeouts_and_races: give up on a wait in time, or let waits race and keep the first.
 //
 // Beyond the note, which stops at `wait`. Every combinator takes any awaitable, not only coros
 // and tasks: `queue.get()`, `lock.acquire()`, `event.wait()`, `corio::sleep(d)`, a stream read,

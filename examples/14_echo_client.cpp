@@ -1,4 +1,4 @@
-// 13_echo_client: a TCP client with corio::open_connection (asyncio's open_connection).
+// 14_echo_client: a TCP client with corio::open_connection (asyncio's open_connection).
 //
 // Beyond the note: the "TCP echo client" of asyncio's Streams documentation.
 // `co_await corio::open_connection(host, port)` connects and returns a reader and a writer
@@ -14,8 +14,8 @@
 // Then `writer.close()` and `co_await writer.wait_closed()`, as asyncio's client ends.
 //
 // Run without arguments, it starts its own tiny echo server on a port the kernel chooses and
-// talks to it; `13_echo_client HOST PORT` talks to 12_echo_server instead
-// (`12_echo_server --port 8888`, then `13_echo_client 127.0.0.1 8888`).
+// talks to it; `14_echo_client HOST PORT` talks to 13_echo_server instead
+// (`13_echo_server --port 8888`, then `14_echo_client 127.0.0.1 8888`).
 
 #include <corio/corio.hpp>
 
@@ -75,7 +75,7 @@ corio::coro<> tcp_echo_client(std::string host, std::uint16_t port) {
     co_await writer.wait_closed();
 }
 
-// The tiny server the client talks to when run without arguments: 12_echo_server's handler.
+// The tiny server the client talks to when run without arguments: 13_echo_server's handler.
 corio::coro<> echo_lines(corio::stream_reader reader, corio::stream_writer writer) {
     for (;;) {
         const std::string line = co_await reader.readline();
