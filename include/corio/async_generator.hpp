@@ -4,6 +4,7 @@
 /// one `co_await g.next()` at a time (`async for`), and `collect` (`[x async for x in g]`).
 
 #include "corio/coro.hpp"
+#include "corio/detail/copyable.hpp"
 #include "corio/errors.hpp"
 #include "corio/optional_ref.hpp"
 
@@ -60,7 +61,7 @@ public:
         return {};
     }
     yield_awaiter yield_value(const object& value) noexcept
-        requires(!std::is_reference_v<T> && std::is_copy_constructible_v<T>)
+        requires(!std::is_reference_v<T> && copyable<T>)
     {
         value_ = const_cast<object*>(std::addressof(value));
         copy_ = true;
@@ -90,7 +91,7 @@ public:
             if constexpr (std::is_reference_v<T>) {
                 return next_result_t<T>(*value);
             } else {
-                if constexpr (std::is_copy_constructible_v<T>) {
+                if constexpr (copyable<T>) {
                     if (copy_) return next_result_t<T>(std::in_place, std::as_const(*value));
                 }
                 return next_result_t<T>(std::in_place, std::move(*value));
@@ -183,12 +184,12 @@ public:
 
     async_generator() noexcept = default;
     async_generator(async_generator&& other) noexcept
-        : handle_(std::exchange(other.handle_, {})), closed_(other.closed_) {}
+        : handle_(std::exchange(other.handle_, {})), closed_(std::exchange(other.closed_, false)) {}
     async_generator& operator=(async_generator&& other) noexcept {
         if (this != &other) {
             destroy();
             handle_ = std::exchange(other.handle_, {});
-            closed_ = other.closed_;
+            closed_ = std::exchange(other.closed_, false);
         }
         return *this;
     }

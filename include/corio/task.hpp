@@ -4,6 +4,7 @@
 /// `create_task`, `current_task` and `all_tasks`.
 
 #include "corio/coro.hpp"
+#include "corio/detail/copyable.hpp"
 #include "corio/detail/state_handle.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
@@ -216,7 +217,7 @@ T event_loop::run_until_complete(task<T> t) {
         // Moved out when nobody else holds the task (as in `run`), copied otherwise.
         auto& state = static_cast<detail::task_state<T>&>(*detail::handle_access::state(t));
         state.check_result();
-        if constexpr (std::is_copy_constructible_v<T>) {
+        if constexpr (detail::copyable<T>) {
             if (!state.unique()) return state.value_ref();
         }
         return state.take_value();

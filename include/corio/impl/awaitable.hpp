@@ -4,6 +4,7 @@
 /// coros and every other awaitable wrapped in tasks.
 
 #include "corio/coro.hpp"
+#include "corio/detail/copyable.hpp"
 #include "corio/future.hpp"
 #include "corio/impl/awaitable_traits.hpp"
 #include "corio/impl/future_state.hpp"
@@ -78,7 +79,7 @@ auto take_result(future_state_base& base) -> storable_t<typename H::value_type> 
         return std::monostate{};
     } else {
         auto& state = typed_state<H>(base);
-        if constexpr (std::is_copy_constructible_v<T>) {
+        if constexpr (copyable<T>) {
             if (!base.unique()) return state.value_ref();
         }
         return state.take_value();
