@@ -9,6 +9,7 @@
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
+#include "support/debug_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/coro.hpp>
@@ -23,16 +24,13 @@
 #include <corio/timeout.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -43,6 +41,7 @@ using corio_test::counted;
 using corio_test::frame_leak_check;
 using corio_test::record_on_destroy;
 using corio_test::recorder;
+using corio_test::stall_guard;
 
 namespace {
 
@@ -85,35 +84,6 @@ std::string line_with(const std::string& text, const std::string& part) {
 
 // "<this file>:<line>": how a dump names a suspension point of this file.
 std::string site_of(unsigned line) { return std::string(__FILE__) + ':' + std::to_string(line); }
-
-// Keeps a test whose loop might wait forever from hanging: a thread, which deadlock detection
-// cannot see, stops the loop after 10 s, so that run fails instead.
-class stall_guard {
-public:
-    explicit stall_guard(corio::event_loop& loop)
-        : thread_([this, &loop] {
-              std::unique_lock lock(mutex_);
-              if (!cv_.wait_for(lock, 10s, [this] { return done_; })) {
-                  loop.call_soon_threadsafe([&loop] { loop.stop(); });
-              }
-          }) {}
-    stall_guard(const stall_guard&) = delete;
-    stall_guard& operator=(const stall_guard&) = delete;
-    ~stall_guard() {
-        {
-            std::lock_guard lock(mutex_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
 
 corio::async_generator<int> count_to(int n) {
     for (int i = 1; i <= n; ++i) co_yield i;

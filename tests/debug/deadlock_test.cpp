@@ -25,10 +25,8 @@
 #include <corio/task.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -51,37 +49,9 @@ using corio_test::has_block;
 using corio_test::install_quiet;
 using corio_test::read_until;
 using corio_test::scoped_env;
+using corio_test::stall_guard;
 
 namespace {
-
-// Keeps a test whose loop might wait forever from hanging: a thread (which deadlock detection
-// cannot see) stops the loop after 10 s, so that run_until_complete fails instead.
-class stall_guard {
-public:
-    explicit stall_guard(corio::event_loop& loop)
-        : thread_([this, &loop] {
-              std::unique_lock lock(mutex_);
-              if (!cv_.wait_for(lock, 10s, [this] { return done_; })) {
-                  loop.call_soon_threadsafe([&loop] { loop.stop(); });
-              }
-          }) {}
-    stall_guard(const stall_guard&) = delete;
-    stall_guard& operator=(const stall_guard&) = delete;
-    ~stall_guard() {
-        {
-            std::lock_guard lock(mutex_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
 
 corio::coro<> guarded(corio::coro<> main) {
     stall_guard guard(corio::get_running_loop());

@@ -10,6 +10,7 @@
 
 #include "support/catch.hpp"
 #include "support/io_helpers.hpp"
+#include "support/python_peer.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/async_generator.hpp>
@@ -37,12 +38,9 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 using namespace std::chrono_literals;
 using corio_test::check_syscall;
@@ -53,6 +51,8 @@ using corio_test::random_bytes;
 using corio_test::stopwatch;
 
 namespace {
+
+using corio_test::python_child;
 
 // --- a TCP connection made by corio on both ends --------------------------------------------
 
@@ -562,77 +562,7 @@ TEST_CASE("lines: the generator outlives the reader it was made from", "[lines]"
     }(via_parameter));
 }
 
-// --- a peer corio did not write: Python's asyncio -------------------------------------------
-
-constexpr const char* python_path = "/usr/bin/python3";
-
-bool have_python() { return ::access(python_path, X_OK) == 0; }
-
-#define REQUIRE_PYTHON()                                                                           \
-    do {                                                                                           \
-        if (!have_python()) {                                                                      \
-            CORIO_SKIP("interop with Python's asyncio skipped: " << python_path                    \
-                                                                 << " is not installed");          \
-        }                                                                                          \
-    } while (false)
-
-// A python3 child running `script` with `args`; its stdout is a corio pipe reader, its
-// stderr ours (so that a traceback shows in the test log). As in interop_test.cpp.
-class python_child {
-public:
-    python_child(const std::string& script, const std::vector<std::string>& args) {
-        int fds[2];
-        check_syscall(::pipe2(fds, O_CLOEXEC) == 0, "pipe2");
-        corio::unique_fd ours(fds[0]);
-        corio::unique_fd theirs(fds[1]);
-        // Only our end is non-blocking: Python's print wants a blocking stdout.
-        check_syscall(::fcntl(ours.get(), F_SETFL, O_NONBLOCK) == 0, "fcntl");
-        posix_spawn_file_actions_t actions;
-        ::posix_spawn_file_actions_init(&actions);
-        ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        ::posix_spawn_file_actions_adddup2(&actions, theirs.get(), 1);
-        std::vector<std::string> argv_strings = {python_path, "-c", script};
-        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : argv_strings) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        const int rc = ::posix_spawn(&pid_, python_path, &actions, nullptr, argv.data(), environ);
-        ::posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0) throw std::system_error(rc, std::system_category(), "posix_spawn");
-        stdout_fd_ = std::move(ours);
-    }
-    python_child(const python_child&) = delete;
-    python_child& operator=(const python_child&) = delete;
-    ~python_child() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-        }
-    }
-
-    corio::stream_reader take_stdout() {
-        return corio::detail::make_pipe_reader(std::move(stdout_fd_));
-    }
-
-    // Polls (without blocking the loop) for the child's exit; its status, -1 after `limit`.
-    corio::coro<int> wait(std::chrono::milliseconds limit = 30s) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                co_return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            co_await corio::sleep(5ms);
-        }
-        co_return -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-    corio::unique_fd stdout_fd_;
-};
+// --- a peer corio did not write: Python's asyncio (support/python_peer.hpp) ----------------
 
 // The lines both sides make alike: every seventh empty, lengths up to 600, one of 300,000
 // bytes, and a last one without '\n'.

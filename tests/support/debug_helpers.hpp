@@ -10,10 +10,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstddef>
 #include <cstdlib>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -200,6 +202,35 @@ struct fd_pair {
         if (fd >= 0) ::close(fd);
         fd = -1;
     }
+};
+
+// Keeps a test whose loop might wait forever from hanging: a thread (which deadlock detection
+// cannot see) stops the loop after 10 s, so that run_until_complete fails instead.
+class stall_guard {
+public:
+    explicit stall_guard(corio::event_loop& loop)
+        : thread_([this, &loop] {
+              std::unique_lock lock(mutex_);
+              if (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; })) {
+                  loop.call_soon_threadsafe([&loop] { loop.stop(); });
+              }
+          }) {}
+    stall_guard(const stall_guard&) = delete;
+    stall_guard& operator=(const stall_guard&) = delete;
+    ~stall_guard() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
 };
 
 }  // namespace corio_test
