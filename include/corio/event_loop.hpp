@@ -24,19 +24,19 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <ostream>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 
 namespace corio {
 
@@ -437,7 +437,7 @@ private:
         }
         running_ = true;
         running_loop_ = this;
-        owner_thread_ = std::this_thread::get_id();
+        owner_thread_ = ::pthread_self();
         if (debug_) detail::never_awaited_reporter = &report_never_awaited;
     }
 
@@ -449,7 +449,7 @@ private:
     }
 
     [[gnu::cold]] void check_thread(const char* what) const {
-        if (running_ && std::this_thread::get_id() != owner_thread_) {
+        if (running_ && ::pthread_equal(::pthread_self(), owner_thread_) == 0) {
             throw std::runtime_error(std::string("Non-thread-safe operation ") + what +
                                      " invoked on an event loop other than the current one");
         }
@@ -549,7 +549,8 @@ private:
             } catch (...) {
                 call_exception_handler(exception_context{
                     "close(): polling for cancelled I/O failed", std::current_exception(), {}});
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                const timespec pause{0, 10 * 1000 * 1000};  // 10 ms
+                ::nanosleep(&pause, nullptr);
             }
             if (!reported_slow && clock::now() - started >= std::chrono::seconds(1)) {
                 reported_slow = true;
@@ -607,7 +608,7 @@ private:
     bool virtual_time_ = false;
     time_point virtual_now_{};
     duration slow_callback_duration_ = std::chrono::milliseconds(100);
-    std::thread::id owner_thread_;
+    pthread_t owner_thread_{};  // the thread running the loop, while it runs
 
     detail::task_state_base* current_task_ = nullptr;
     detail::intrusive_list<detail::task_link> pending_tasks_;

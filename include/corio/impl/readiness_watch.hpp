@@ -12,8 +12,8 @@
 #include <functional>
 #include <memory>
 #include <stdexcept>
-#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace corio {
 
@@ -74,53 +74,69 @@ public:
     /// Watches `fd`, or gives its watch a new callback.
     void add(event_loop& loop, int fd, std::function<void()> callback) {
         if (fd < 0) throw std::invalid_argument("add_reader/add_writer: invalid file descriptor");
-        if (auto it = watches_.find(fd); it != watches_.end()) {
-            it->second->set_callback(std::move(callback));
+        if (readiness_watch* watch = find(fd)) {
+            watch->set_callback(std::move(callback));
             return;
         }
+        const auto index = static_cast<std::size_t>(fd);
+        if (index >= by_fd_.size()) by_fd_.resize(index + 1, nullptr);
         auto watch = std::make_unique<readiness_watch>(loop, fd, events_, std::move(callback));
-        watches_.emplace(fd, watch.get());
+        by_fd_[index] = watch.get();
         try {
             watch->start();
         } catch (...) {
-            watches_.erase(fd);
+            by_fd_[index] = nullptr;
             throw;
         }
-        (void)watch.release();  // owned through the map from now on
+        (void)watch.release();  // owned through the table from now on
+        ++count_;
     }
 
     /// Stops watching `fd`; false if it was not watched.
     bool remove(int fd) noexcept {
-        auto it = watches_.find(fd);
-        if (it == watches_.end()) return false;
-        readiness_watch* watch = it->second;
-        watches_.erase(it);
+        readiness_watch* watch = find(fd);
+        if (watch == nullptr) return false;
+        by_fd_[static_cast<std::size_t>(fd)] = nullptr;
+        --count_;
         if (watch->stop()) delete watch;
         return true;
     }
 
     /// Stops every watch (when the loop closes).
     void release_all() noexcept {
-        for (auto& [fd, watch] : watches_) {
-            if (watch->stop()) delete watch;
+        for (readiness_watch*& watch : by_fd_) {
+            if (watch != nullptr && watch->stop()) delete watch;
+            watch = nullptr;
         }
-        watches_.clear();
+        count_ = 0;
     }
 
     /// Marks the watch of `fd` as corio's own (see `readiness_watch::set_background`).
-    void set_background(int fd) { watches_.at(fd)->set_background(true); }
+    void set_background(int fd) {
+        readiness_watch* watch = find(fd);
+        if (watch == nullptr) throw std::logic_error("set_background: descriptor not watched");
+        watch->set_background(true);
+    }
 
     /// How many of corio's own watches have their poll in flight.
     [[nodiscard]] std::size_t background_in_flight() const noexcept {
         std::size_t count = 0;
-        for (const auto& entry : watches_) {
-            if (entry.second->background() && entry.second->in_flight()) ++count;
+        if (count_ == 0) return count;
+        for (const readiness_watch* watch : by_fd_) {
+            if (watch != nullptr && watch->background() && watch->in_flight()) ++count;
         }
         return count;
     }
 
 private:
-    std::unordered_map<int, readiness_watch*> watches_;
+    [[nodiscard]] readiness_watch* find(int fd) const noexcept {
+        const auto index = static_cast<std::size_t>(fd);
+        return index < by_fd_.size() ? by_fd_[index] : nullptr;
+    }
+
+    // Indexed by descriptor: descriptors are small and dense, the lowest free one is reused.
+    std::vector<readiness_watch*> by_fd_;
+    std::size_t count_ = 0;
     std::uint32_t events_;
 };
 

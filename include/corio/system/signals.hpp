@@ -12,6 +12,7 @@
 /// (or closing the loop) restores the thread's mask and the disposition found before.
 
 #include "corio/detail/fd.hpp"
+#include "corio/detail/os_mutex.hpp"
 #include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/task.hpp"
@@ -23,9 +24,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -84,7 +83,7 @@ public:
 
     /// The thread `thread` starts handling `signo`: the first one installs the forwarder.
     void enter(int signo, int thread) {
-        std::lock_guard guard(mutex_);
+        os_mutex::guard guard(mutex_);
         entry& e = entries_[signo];
         e.threads.push_back(thread);  // the one step that may throw: first
         if (e.threads.size() == 1) {
@@ -101,7 +100,7 @@ public:
     /// what is still pending and restores the original disposition. Returns false while
     /// other loops still handle `signo`.
     bool leave(int signo, int thread) noexcept {
-        std::lock_guard guard(mutex_);
+        os_mutex::guard guard(mutex_);
         entry& e = entries_[signo];
         for (auto it = e.threads.begin(); it != e.threads.end(); ++it) {
             if (*it == thread) {
@@ -134,7 +133,7 @@ private:
 
     signal_registry() = default;
 
-    std::mutex mutex_;
+    os_mutex mutex_;
     entry entries_[NSIG];
 };
 
@@ -148,24 +147,25 @@ public:
     /// deadlock detection (a user's handler does; corio's own task dump does not).
     void add(int signo, std::function<void()> fn, bool wakes_tasks = true) {
         auto callback = std::make_shared<std::function<void()>>(std::move(fn));
-        if (auto it = handlers_.find(signo); it != handlers_.end()) {
-            it->second.callback = std::move(callback);
-            if (it->second.wakes_tasks != wakes_tasks) {
+        if (handler* h = find(signo)) {
+            h->callback = std::move(callback);
+            if (h->wakes_tasks != wakes_tasks) {
                 loop_access::add_outside_work(loop_, wakes_tasks ? +1 : -1);
-                it->second.wakes_tasks = wakes_tasks;
+                h->wakes_tasks = wakes_tasks;
             }
             return;
         }
-        auto [it, inserted] =
-            handlers_.emplace(signo, handler{std::move(callback), false, wakes_tasks});
+        handler& h = handlers_[signo];
+        h = handler{std::move(callback), false, wakes_tasks};
+        ++count_;
         sigset_t mask = mask_;
         ::sigaddset(&mask, signo);
         try {
             update_descriptor(mask);
             signal_registry::instance().enter(signo, thread_);
         } catch (...) {
-            handlers_.erase(it);
-            if (handlers_.empty()) {
+            h = handler{};
+            if (--count_ == 0) {
                 close_descriptor();
             } else {
                 (void)::signalfd(fd_.get(), &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -178,19 +178,19 @@ public:
         ::sigemptyset(&only);
         ::sigaddset(&only, signo);
         ::pthread_sigmask(SIG_BLOCK, &only, &previous);
-        it->second.was_blocked = ::sigismember(&previous, signo) == 1;
+        h.was_blocked = ::sigismember(&previous, signo) == 1;
         mask_ = mask;
         if (wakes_tasks) loop_access::add_outside_work(loop_, +1);
     }
 
     bool remove(int signo) noexcept {
-        auto it = handlers_.find(signo);
-        if (it == handlers_.end()) return false;
-        const bool was_blocked = it->second.was_blocked;
-        const bool wakes_tasks = it->second.wakes_tasks;
-        handlers_.erase(it);
+        handler* h = find(signo);
+        if (h == nullptr) return false;
+        const bool was_blocked = h->was_blocked;
+        const bool wakes_tasks = h->wakes_tasks;
+        *h = handler{};
         ::sigdelset(&mask_, signo);
-        if (handlers_.empty()) {
+        if (--count_ == 0) {
             close_descriptor();
         } else {
             // Narrowing the mask of an existing signalfd cannot fail for a valid one.
@@ -207,19 +207,28 @@ public:
         return true;
     }
 
-    [[nodiscard]] bool installed(int signo) const noexcept { return handlers_.contains(signo); }
+    [[nodiscard]] bool installed(int signo) const noexcept {
+        return signo > 0 && signo < NSIG && handlers_[signo].callback != nullptr;
+    }
 
     void shutdown() noexcept override {
-        while (!handlers_.empty()) remove(handlers_.begin()->first);
+        for (int signo = 1; signo < NSIG && count_ > 0; ++signo) remove(signo);
     }
 
 private:
     struct handler {
-        // Shared, so that a handler that replaces or removes itself keeps running.
+        // Shared, so that a handler that replaces or removes itself keeps running. Empty: no
+        // handler for this signal.
         std::shared_ptr<std::function<void()>> callback;
-        bool was_blocked;
-        bool wakes_tasks;
+        bool was_blocked = false;
+        bool wakes_tasks = false;
     };
+
+    [[nodiscard]] handler* find(int signo) noexcept {
+        if (signo <= 0 || signo >= NSIG) return nullptr;
+        handler& h = handlers_[signo];
+        return h.callback != nullptr ? &h : nullptr;
+    }
 
     void update_descriptor(const sigset_t& mask) {
         if (fd_) {
@@ -252,9 +261,9 @@ private:
             if (n <= 0) return;  // EAGAIN: all read
             const auto count = static_cast<std::size_t>(n) / sizeof(signalfd_siginfo);
             for (std::size_t i = 0; i < count; ++i) {
-                auto it = handlers_.find(static_cast<int>(infos[i].ssi_signo));
-                if (it == handlers_.end()) continue;  // removed by an earlier handler
-                const std::shared_ptr<std::function<void()>> callback = it->second.callback;
+                const handler* h = find(static_cast<int>(infos[i].ssi_signo));
+                if (h == nullptr) continue;  // removed by an earlier handler
+                const std::shared_ptr<std::function<void()>> callback = h->callback;
                 try {
                     (*callback)();
                 } catch (...) {
@@ -269,8 +278,9 @@ private:
     event_loop& loop_;
     unique_fd fd_;
     sigset_t mask_;
-    int thread_ = 0;  // the loop's thread, which blocks the handled signals
-    std::map<int, handler> handlers_;
+    int thread_ = 0;          // the loop's thread, which blocks the handled signals
+    handler handlers_[NSIG];  // by signal number
+    int count_ = 0;           // of installed handlers
 };
 
 [[nodiscard]] inline signal_service* find_signal_service(event_loop& loop) noexcept {
