@@ -4,8 +4,8 @@
 /// backend.
 
 #include "corio/coro.hpp"
-#include "corio/debug/call_graph.hpp"
 #include "corio/event_loop.hpp"
+#include "corio/impl/task_reports.hpp"
 #include "corio/reactor/epoll.hpp"
 #include "corio/reactor/uring.hpp"
 #include "corio/system/signals.hpp"
@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -185,7 +186,12 @@ namespace detail {
 inline void dump_tasks_on_signal(event_loop& loop, int signo) {
     add_quiet_signal_handler(loop, signo, [&loop] {
         try {
-            const std::string graph = format_call_graph_of(loop);
+            std::string graph;
+            if (const auto call_graph = installed_call_graph.load(std::memory_order_acquire)) {
+                graph = call_graph(loop);
+            } else {
+                graph = "corio: pending tasks\n" + wait_summary_of(loop) + call_graph_hint;
+            }
             std::fputs(graph.c_str(), stderr);
             std::fflush(stderr);
         } catch (...) {

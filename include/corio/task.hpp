@@ -9,7 +9,7 @@
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/impl/awaitable_traits.hpp"
-#include "corio/impl/call_graph_writer.hpp"
+#include "corio/impl/task_reports.hpp"
 #include "corio/impl/task_state.hpp"
 #include "corio/task_options.hpp"
 

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
-/// The writer of call graphs: every pending task of a loop, what it awaits and where. The loop
-/// itself needs it for its deadlock reports (through `task_layer_hooks`); debug/call_graph.hpp
-/// is the public face (`format_call_graph`, `dump_tasks`).
+/// The writer of call graphs: every pending task of a loop, what it awaits and where. The loop's
+/// deadlock reports and `run`'s task dumps show it once a translation unit of the program
+/// includes this header (`detail::installed_call_graph`); debug/call_graph.hpp is the public
+/// face (`format_call_graph`, `dump_tasks`).
 ///
 /// A task's await chain is read from its coroutine frames: each corio coroutine records where
 /// it last awaited (`coro_promise_base::await_transform`); the task records its innermost
@@ -14,13 +15,15 @@
 #include "corio/coro.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/future_state.hpp"
+#include "corio/impl/task_reports.hpp"
 #include "corio/impl/task_state.hpp"
 
+#include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace corio::detail {
@@ -46,45 +49,62 @@ public:
     explicit call_graph_writer(event_loop& loop) : loop_(loop) {
         current_ = loop_access::current_task(loop);
         loop_access::for_each_pending_task(loop, [&](task_link* link) {
-            tasks_.push_back(
-                static_cast<const task_state_base*>(static_cast<task_state_base*>(link)));
+            nodes_.push_back(
+                {static_cast<const task_state_base*>(static_cast<task_state_base*>(link)), {}});
         });
-        for (const task_state_base* task : tasks_) {
-            std::vector<const task_state_base*>& awaited = awaits_[task];
-            if (const cancellable_wait* wait = waiting_in(task)) {
+        by_address_.reserve(nodes_.size());
+        for (std::size_t i = 0; i < nodes_.size(); ++i) by_address_.emplace_back(nodes_[i].task, i);
+        std::sort(by_address_.begin(), by_address_.end(), by_task);
+        for (node& n : nodes_) {
+            if (const cancellable_wait* wait = waiting_in(n.task)) {
                 wait_description description;
                 wait->describe_wait(description);
-                if (description.awaits != nullptr) collect_tasks(*description.awaits, awaited);
+                if (description.awaits != nullptr) collect_tasks(*description.awaits, n.awaits);
             }
-            for (const task_state_base* child : awaited) awaited_by_.insert(child);
+            for (const task_state_base* child : n.awaits) {
+                if (node* awaited = find(child)) awaited->awaited = true;
+            }
         }
     }
 
     /// The whole graph: one tree per task that no other task awaits, then whatever is left
     /// (tasks that await each other in a cycle).
     [[nodiscard]] std::string write() {
-        std::string out = "corio: " + std::to_string(tasks_.size()) + " pending task" +
-                          (tasks_.size() == 1 ? "" : "s") + " on the " +
+        std::string out = "corio: " + std::to_string(nodes_.size()) + " pending task" +
+                          (nodes_.size() == 1 ? "" : "s") + " on the " +
                           std::string(loop_.backend_name()) + " loop\n";
-        for (const task_state_base* task : tasks_) {
-            if (!awaited_by_.contains(task)) write_task(out, *task, 0);
+        for (const node& n : nodes_) {
+            if (!n.awaited) write_task(out, *n.task, 0);
         }
-        for (const task_state_base* task : tasks_) {
-            if (!shown_.contains(task)) write_task(out, *task, 0);
-        }
-        return out;
-    }
-
-    /// One line per waiting task: "Task 'a' awaits task 'b'", for deadlock reports.
-    [[nodiscard]] std::string summary() const {
-        std::string out;
-        for (const task_state_base* task : tasks_) {
-            out += "  task '" + task->name() + "' " + what_it_waits_for(*task) + '\n';
+        for (const node& n : nodes_) {
+            if (!n.shown) write_task(out, *n.task, 0);
         }
         return out;
     }
 
 private:
+    // A pending task, and the tasks its wait awaits (directly or through a gather...).
+    struct node {
+        const task_state_base* task;
+        std::vector<const task_state_base*> awaits;
+        bool awaited = false;  // by another pending task
+        bool shown = false;
+    };
+
+    // Where each pending task's node is, to look tasks up by address.
+    using address_entry = std::pair<const task_state_base*, std::size_t>;
+    static bool by_task(const address_entry& a, const address_entry& b) noexcept {
+        return std::less<>()(a.first, b.first);  // a total order, unlike `<` on pointers
+    }
+
+    // The node of a pending task; none for a task that is not pending.
+    [[nodiscard]] node* find(const task_state_base* task) noexcept {
+        const auto it = std::lower_bound(by_address_.begin(), by_address_.end(),
+                                         address_entry(task, 0), by_task);
+        if (it == by_address_.end() || it->first != task) return nullptr;
+        return &nodes_[it->second];
+    }
+
     // The wait of a suspended task; none for the running one, whose frames are in motion.
     [[nodiscard]] const cancellable_wait* waiting_in(const task_state_base* task) const noexcept {
         return task == current_ ? nullptr : task->current_wait();
@@ -100,37 +120,18 @@ private:
     }
 
     [[nodiscard]] std::string what_it_waits_for(const task_state_base& task) const {
-        if (&task == current_) return "is running";
-        const cancellable_wait* wait = waiting_in(&task);
-        if (wait == nullptr) {
-            if (!task.started()) return "has not started";
-            return task.scheduled() ? "is ready to run" : "waits on something corio cannot see";
-        }
-        wait_description description;
-        wait->describe_wait(description);
-        if (description.awaits == nullptr) return "waits in " + description.what;
-        return "awaits " + describe_state(*description.awaits);
-    }
-
-    [[nodiscard]] static std::string describe_state(const future_state_base& state) {
-        if (const task_state_base* task = state.as_task()) return "task '" + task->name() + "'";
-        std::size_t children = 0;
-        state.for_each_awaited([&](const future_state_base&) { ++children; });
-        std::string text = state.kind();
-        if (children > 0)
-            text += " of " + std::to_string(children) + " pending";
-        else if (text == "future")
-            text = "a future";
-        return text;
+        return what_task_waits_for(task, current_);
     }
 
     void write_task(std::string& out, const task_state_base& task, std::size_t depth) {
         const std::string indent(depth * 4, ' ');
         out += indent + "* task '" + task.name() + "'";
-        if (!shown_.insert(&task).second) {
+        node* self = find(&task);
+        if (self != nullptr && self->shown) {
             out += " (shown above)\n";
             return;
         }
+        if (self != nullptr) self->shown = true;
         out += '\n';
         const std::string inner = indent + "    ";
         if (&task != current_ && task.started()) {
@@ -145,15 +146,14 @@ private:
             if (!site.empty()) out += inner + "created at " + site + '\n';
         }
         out += inner + what_it_waits_for(task) + '\n';
-        for (const task_state_base* child : awaits_[&task]) write_task(out, *child, depth + 1);
+        if (self == nullptr) return;
+        for (const task_state_base* child : self->awaits) write_task(out, *child, depth + 1);
     }
 
     event_loop& loop_;
     const task_state_base* current_ = nullptr;
-    std::vector<const task_state_base*> tasks_;
-    std::unordered_map<const task_state_base*, std::vector<const task_state_base*>> awaits_;
-    std::unordered_set<const task_state_base*> awaited_by_;
-    std::unordered_set<const task_state_base*> shown_;
+    std::vector<node> nodes_;                // in the loop's order of pending tasks
+    std::vector<address_entry> by_address_;  // sorted by_task
 };
 
 /// The call graph of `loop` (which need not be running).
@@ -161,28 +161,12 @@ private:
     return call_graph_writer(loop).write();
 }
 
-/// One line per pending task of `loop`: what it waits for.
-[[nodiscard]] inline std::string wait_summary_of(event_loop& loop) {
-    return call_graph_writer(loop).summary();
+// Lent to every loop (see `detail::installed_call_graph`) before `main` by every translation
+// unit that includes this header (the store is idempotent); `format_call_graph()` lends it
+// too, for a loop run before `main`.
+inline void install_call_graph_writer() noexcept {
+    installed_call_graph.store(&format_call_graph_of, std::memory_order_release);
 }
-
-/// "task 'name' (resumed at file:line in f)" for a task's ready link.
-[[nodiscard]] inline std::string describe_step(const ready_link* link) {
-    const task_state_base* task = task_state_base::from_ready_link(link);
-    std::string text = "task '" + task->name() + "'";
-    const coro_promise_base* innermost = nullptr;
-    if (task->started()) {
-        innermost = task->innermost() != nullptr ? task->innermost() : task->body_promise();
-    }
-    const std::string site =
-        innermost != nullptr ? format_site(innermost->site()) : format_site(task->created_at());
-    if (!site.empty()) text += (task->started() ? " (resumed at " : " (created at ") + site + ')';
-    return text;
-}
-
-/// What the task layer lends every loop (see `detail::task_hooks`).
-inline constexpr task_hooks task_layer_hooks{&task_state_base::step, &task_state_base::abandon,
-                                             &format_call_graph_of, &wait_summary_of,
-                                             &describe_step};
+inline const bool call_graph_writer_installed = (install_call_graph_writer(), true);
 
 }  // namespace corio::detail

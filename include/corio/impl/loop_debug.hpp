@@ -7,6 +7,7 @@
 #include "corio/coro.hpp"
 #include "corio/event_loop.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -64,9 +65,11 @@ inline void event_loop::report_slow(const std::string& what, duration took) noex
 inline void event_loop::throw_deadlock() {
     std::string message = "deadlock: no task can run again, and nothing (timer, I/O, executor "
                           "job, signal handler) can wake one:\n";
-    if (task_hooks_ != nullptr) {
-        message += task_hooks_->wait_summary(*this);
-        message += task_hooks_->call_graph(*this);
+    if (task_hooks_ != nullptr) message += task_hooks_->wait_summary(*this);
+    if (const auto call_graph = detail::installed_call_graph.load(std::memory_order_acquire)) {
+        message += call_graph(*this);
+    } else {
+        message += detail::call_graph_hint;
     }
     throw deadlock_error(message);
 }

@@ -7,13 +7,13 @@
 
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
+#include "corio/detail/os_mutex.hpp"
 #include "corio/detail/timer_heap.hpp"
 #include "corio/reactor/operation.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -42,13 +42,23 @@ struct task_hooks {
     void (*step)(ready_link*, bool run) noexcept;
     /// See `task_link`.
     task_link::abandon_fn abandon;
-    /// The call graph of the loop's pending tasks, for deadlock reports.
-    std::string (*call_graph)(event_loop&);
     /// One line per waiting task: what it waits for, for deadlock reports.
     std::string (*wait_summary)(event_loop&);
     /// "task 'name' (resumed at file:line in f)" for a task's ready link.
     std::string (*describe_step)(const ready_link*);
 };
+
+/// The call graph of a loop's pending tasks, each with its await chain, for deadlock reports
+/// and `run`'s task dumps: lent to every loop of the program by the call-graph writer once a
+/// translation unit includes it (impl/call_graph_writer.hpp, through
+/// <corio/debug/call_graph.hpp> or <corio/corio.hpp>). Formatting await chains is a large part
+/// of what a program of tasks compiles and only these reports need it, so a program of
+/// <corio/core.hpp> alone does without it, and its reports say how to get it.
+inline constinit std::atomic<std::string (*)(event_loop&)> installed_call_graph{nullptr};
+
+/// What the reports say in its place when no call-graph writer was lent.
+inline constexpr const char* call_graph_hint =
+    "(include <corio/debug/call_graph.hpp> in the program for each task's call graph)\n";
 
 /// The shared state behind `callback_handle` and `timer_handle`.
 /// Invariant: the loop holds one reference while the callback is queued (ready or timer).
@@ -105,7 +115,7 @@ public:
     template <class F>
     bool post(F&& fn) {
         {
-            std::lock_guard guard(mutex_);
+            os_mutex::guard guard(mutex_);
             queue_.emplace_back(std::forward<F>(fn));
         }
         return !pending_.exchange(true, std::memory_order_acq_rel);
@@ -116,17 +126,17 @@ public:
     [[nodiscard]] std::vector<std::function<void()>> take() {
         pending_.store(false, std::memory_order_seq_cst);
         std::vector<std::function<void()>> batch;
-        std::lock_guard guard(mutex_);
+        os_mutex::guard guard(mutex_);
         batch.swap(queue_);
         return batch;
     }
     void clear() noexcept {
-        std::lock_guard guard(mutex_);
+        os_mutex::guard guard(mutex_);
         queue_.clear();
     }
 
 private:
-    std::mutex mutex_;
+    os_mutex mutex_;
     std::vector<std::function<void()>> queue_;
     std::atomic<bool> pending_{false};
 };
