@@ -8,7 +8,7 @@
 // - `co_await custom_coro()` is `await custom_coro()`: the body runs inline, in the caller;
 // - `corio::get_running_loop()` is `asyncio.get_running_loop()`, and only works inside the loop.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <iostream>
 #include <stdexcept>

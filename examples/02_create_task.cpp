@@ -6,7 +6,7 @@
 // the task starts the next time the creating coroutine suspends, not inside create_task. While
 // task1 sleeps, task2 runs, so awaiting task1 first does not make task2 wait for it.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <chrono>
 #include <iostream>

@@ -6,7 +6,7 @@
 // and both result() and exception() throw cancelled_error for a cancelled task and
 // invalid_state_error for a pending one: asking too early is a bug, not a "no value yet".
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <exception>
 #include <iostream>

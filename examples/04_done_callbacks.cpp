@@ -9,7 +9,7 @@
 // - a callback that does not take the task is a compile error, not a TypeError at run time.
 // Callbacks never run inside the task: they are scheduled on the loop once it is done.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <cstddef>
 #include <iostream>

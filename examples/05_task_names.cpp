@@ -6,7 +6,7 @@
 // makes for async_main is Task-1, as asyncio.run's is). The note's callback_func, which prints
 // the name of the task it is given, closes the example.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <iostream>
 #include <stdexcept>

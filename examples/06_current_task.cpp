@@ -6,7 +6,7 @@
 // runs inside the task that awaits it, and a done callback runs between tasks, in none. Outside
 // any task the handle is empty (asyncio returns None).
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <iostream>
 #include <stdexcept>

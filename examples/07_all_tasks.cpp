@@ -7,7 +7,7 @@
 // stopped, so that none is cut off at an unknown point; corio::run does the same on its way
 // out for tasks left behind, as asyncio.run does.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <iostream>
 #include <stdexcept>

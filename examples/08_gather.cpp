@@ -6,7 +6,7 @@
 // and gives back their results in argument order (a `std::tuple`), whatever order they finish
 // in. The note's `gather(*[coro1(), coro2()])` is the range form: `gather(std::move(vector))`.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <chrono>
 #include <iostream>

@@ -5,7 +5,7 @@
 // about as long as the longest sleep, not the sum; they finish in the order of their sleeps, and
 // gather still returns the results in the order of the coroutines.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <chrono>
 #include <iostream>

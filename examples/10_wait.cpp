@@ -8,7 +8,7 @@
 //   - return_when::first_exception returns when one task fails (or when all are done).
 // A timeout makes it return early, with whatever is still running in `pending`.
 
-#include <corio/corio.hpp>
+#include <corio/core.hpp>
 
 #include <chrono>
 #include <iostream>

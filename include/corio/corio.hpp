@@ -5,6 +5,7 @@
 #include "corio/as_completed.hpp"
 #include "corio/async_generator.hpp"
 #include "corio/config.hpp"
+#include "corio/core.hpp"
 #include "corio/coro.hpp"
 #include "corio/debug/call_graph.hpp"
 #include "corio/debug/virtual_time.hpp"
