@@ -212,8 +212,9 @@ corio_configure tests/subdirectory build/ci-subdirectory -DCMAKE_BUILD_TYPE=Debu
 cmake --build build/ci-subdirectory
 build/ci-subdirectory/app
 
-stage "compile time: the README program and <corio/corio.hpp>, next to <asio.hpp>"
-bash scripts/compile_time.sh
+stage "compile time: the README program, <corio/core.hpp> and <corio/corio.hpp>, next to <asio.hpp>"
+# Best of 3: the ceilings are ratios to asio's time, and a single run on a loaded machine swings.
+bash scripts/compile_time.sh 3
 
 summary
 echo "corio: every stage passed."
