@@ -8,6 +8,7 @@
 #include "corio/coro.hpp"
 #include "corio/detail/deadline.hpp"
 #include "corio/detail/intrusive.hpp"
+#include "corio/detail/text.hpp"
 #include "corio/detail/timer_heap.hpp"
 #include "corio/impl/loop_nodes.hpp"
 #include "corio/impl/readiness_watch.hpp"
@@ -342,8 +343,12 @@ public:
     /// Prints `context` to stderr.
     static void default_exception_handler(const exception_context& context) noexcept {
         try {
-            std::string text = "corio: " + context.message;
-            if (!context.task_name.empty()) text += " (task " + context.task_name + ")";
+            std::string text = detail::concat({"corio: ", context.message});
+            if (!context.task_name.empty()) {
+                text += " (task ";
+                text += context.task_name;
+                text += ')';
+            }
             if (context.exception) {
                 try {
                     std::rethrow_exception(context.exception);

@@ -4,6 +4,8 @@
 /// one type that hides how each compiler lets a promise record it cheaply at every `co_await`.
 /// The compiler feature tests of the await path are here and nowhere else.
 
+#include "corio/detail/text.hpp"
+
 #include <string>
 #include <string_view>
 #include <version>
@@ -84,8 +86,7 @@ using site_record = await_site;
 /// "file:line in function", or "" for an unknown site.
 [[nodiscard]] inline std::string format_site(const await_site& site) {
     if (!site.known()) return {};
-    return std::string(site.file) + ':' + std::to_string(site.line) + " in " +
-           readable_function(site.function);
+    return concat({site.file, ":", decimal(site.line), " in ", readable_function(site.function)});
 }
 
 /// What a coroutine's promise keeps of where it waits: its site as of its last `co_await`, or

@@ -5,6 +5,7 @@
 /// event_loop.hpp includes this header at its end.
 
 #include "corio/coro.hpp"
+#include "corio/detail/text.hpp"
 #include "corio/event_loop.hpp"
 
 #include <atomic>
@@ -22,8 +23,9 @@ inline void event_loop::report_never_awaited(const detail::coro_promise_base& pr
         const detail::await_site site = promise.site();
         std::string message = "coroutine was never awaited";
         if (site.known()) {
-            message = "coroutine " + detail::readable_function(site.function) + " (" + site.file +
-                      ':' + std::to_string(site.line) + ") was never awaited";
+            message =
+                detail::concat({"coroutine ", detail::readable_function(site.function), " (",
+                                site.file, ":", detail::decimal(site.line), ") was never awaited"});
         }
         loop->call_exception_handler(exception_context{std::move(message), nullptr, {}});
     } catch (...) {
@@ -53,11 +55,11 @@ inline void event_loop::report_slow(const std::string& what, duration took) noex
     try {
         char seconds[32];
         std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(took).count());
-        call_exception_handler(
-            exception_context{"Executing " + (what.empty() ? std::string("a callback") : what) +
-                                  " took " + seconds + " seconds",
-                              nullptr,
-                              {}});
+        call_exception_handler(exception_context{
+            detail::concat({"Executing ", what.empty() ? std::string_view("a callback") : what,
+                            " took ", seconds, " seconds"}),
+            nullptr,
+            {}});
     } catch (...) {
     }
 }

@@ -7,26 +7,25 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/await_site.hpp"
+#include "corio/detail/text.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/future_state.hpp"
 #include "corio/impl/task_state.hpp"
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace corio::detail {
 
 /// "task 'b'", or "gather of 2 pending" for a combinator's state.
 [[nodiscard]] inline std::string describe_awaited(const future_state_base& state) {
-    if (const task_state_base* task = state.as_task()) return "task '" + task->name() + "'";
+    if (const task_state_base* task = state.as_task()) return concat({"task '", task->name(), "'"});
     std::size_t children = 0;
     state.for_each_awaited([&](const future_state_base&) { ++children; });
-    std::string text = state.kind();
-    if (children > 0)
-        text += " of " + std::to_string(children) + " pending";
-    else if (text == "future")
-        text = "a future";
-    return text;
+    const std::string_view kind = state.kind();
+    if (children > 0) return concat({kind, " of ", decimal(children), " pending"});
+    return std::string(kind == "future" ? "a future" : kind);
 }
 
 /// "awaits task 'b'", "waits in sleep(...)", "is running" (`task` is `current`, the task whose
@@ -41,8 +40,8 @@ namespace corio::detail {
     }
     wait_description description;
     wait->describe_wait(description);
-    if (description.awaits == nullptr) return "waits in " + description.what;
-    return "awaits " + describe_awaited(*description.awaits);
+    if (description.awaits == nullptr) return concat({"waits in ", description.what});
+    return concat({"awaits ", describe_awaited(*description.awaits)});
 }
 
 /// One line per pending task of `loop`: "  task 'a' awaits task 'b'".
@@ -52,7 +51,7 @@ namespace corio::detail {
     loop_access::for_each_pending_task(loop, [&](task_link* link) {
         const auto& task =
             *static_cast<const task_state_base*>(static_cast<task_state_base*>(link));
-        out += "  task '" + task.name() + "' " + what_task_waits_for(task, current) + '\n';
+        out += concat({"  task '", task.name(), "' ", what_task_waits_for(task, current), "\n"});
     });
     return out;
 }
@@ -60,15 +59,15 @@ namespace corio::detail {
 /// "task 'name' (resumed at file:line in f)" for a task's ready link.
 [[nodiscard]] inline std::string describe_step(const ready_link* link) {
     const task_state_base* task = task_state_base::from_ready_link(link);
-    std::string text = "task '" + task->name() + "'";
     const coro_promise_base* innermost = nullptr;
     if (task->started()) {
         innermost = task->innermost() != nullptr ? task->innermost() : task->body_promise();
     }
     const std::string site =
         innermost != nullptr ? format_site(innermost->site()) : format_site(task->created_at());
-    if (!site.empty()) text += (task->started() ? " (resumed at " : " (created at ") + site + ')';
-    return text;
+    if (site.empty()) return concat({"task '", task->name(), "'"});
+    return concat(
+        {"task '", task->name(), task->started() ? "' (resumed at " : "' (created at ", site, ")"});
 }
 
 /// What the task layer lends every loop (see `detail::task_hooks`).

@@ -5,6 +5,7 @@
 #include "corio/coro.hpp"
 #include "corio/detail/intrusive.hpp"
 #include "corio/detail/resumer.hpp"
+#include "corio/detail/text.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/future_state.hpp"
@@ -116,7 +117,7 @@ public:
 
     [[nodiscard]] std::string name() const {
         if (extras_ && !extras_->name.empty()) return extras_->name;
-        return "Task-" + std::to_string(id_);
+        return concat({"Task-", decimal(id_)});
     }
     void set_name(std::string name) { extras().name = std::move(name); }
 
@@ -271,15 +272,15 @@ private:
     }
 
     void report_unretrieved() noexcept override {
-        report(exception_context{"Task exception was never retrieved" + creation_note(), exception_,
-                                 name()});
+        report(exception_context{concat({"Task exception was never retrieved", creation_note()}),
+                                 exception_, name()});
     }
 
     // " (created at file:line in f)" when the creation site is known (debug mode).
     [[nodiscard]] std::string creation_note() const {
         const await_site site = created_at();
         if (!site.known()) return {};
-        return std::string(" (created at ") + site.file + ':' + std::to_string(site.line) + ')';
+        return concat({" (created at ", site.file, ":", decimal(site.line), ")"});
     }
 
 public:
