@@ -7,6 +7,7 @@
 #include <corio/core.hpp>
 
 #include "support/catch.hpp"
+#include "support/deadlock_programs.hpp"
 #include "support/debug_helpers.hpp"
 #include "support/test_helpers.hpp"
 
@@ -25,27 +26,13 @@ using namespace std::chrono_literals;
 using corio_test::all_messages;
 using corio_test::contains;
 using corio_test::frame_leak_check;
+using corio_test::two_waiting_on_each_other;
 
 namespace {
 
 struct sites {
     unsigned blocker = 0;
 } lines;
-
-corio::coro<> wait_then_set(corio::future<int> wait_on, corio::future<int> to_set) {
-    const int value = co_await wait_on;
-    to_set.set_result(value);
-}
-
-// Alice waits for Bob's future, Bob for Alice's.
-corio::coro<> two_waiting_on_each_other() {
-    corio::event_loop& loop = corio::get_running_loop();
-    corio::future<int> alice_done = loop.create_future<int>();
-    corio::future<int> bob_done = loop.create_future<int>();
-    corio::task<> alice = corio::create_task(wait_then_set(bob_done, alice_done), "alice");
-    corio::task<> bob = corio::create_task(wait_then_set(alice_done, bob_done), "bob");
-    co_await corio::gather(alice, bob);
-}
 
 std::string deadlock_report(corio::coro<> main) {
     corio::run_options options;
@@ -105,9 +92,7 @@ TEST_CASE("core reports: debug mode's slow-step report names the task and where 
     frame_leak_check leaks;
     CORIO_REQUIRE_BACKEND();
     corio_test::exception_log log;
-    corio::run_options options;
-    options.debug = true;
-    corio::run(slow_program(log), options);
+    corio::run(slow_program(log), {.debug = true});
     INFO(all_messages(log));
     const std::string expected = std::string("Executing task 'blocker' (resumed at ") + __FILE__ +
                                  ':' + std::to_string(lines.blocker) + " in blocker";

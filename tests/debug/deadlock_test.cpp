@@ -7,6 +7,7 @@
 #include <corio/event_loop.hpp>
 
 #include "support/catch.hpp"
+#include "support/deadlock_programs.hpp"
 #include "support/debug_helpers.hpp"
 #include "support/test_helpers.hpp"
 
@@ -44,6 +45,7 @@ using namespace std::chrono_literals;
 using corio_test::all_messages;
 using corio_test::child_process;
 using corio_test::contains;
+using corio_test::deadlock_lines;
 using corio_test::fd_pair;
 using corio_test::frame_leak_check;
 using corio_test::has_block;
@@ -51,6 +53,7 @@ using corio_test::install_quiet;
 using corio_test::read_until;
 using corio_test::scoped_env;
 using corio_test::stall_guard;
+using corio_test::two_waiting_on_each_other;
 
 namespace {
 
@@ -79,32 +82,13 @@ corio::run_options detecting() {
     return options;
 }
 
-// A suspension point of this file: "<indent>at <this file>:<line> in <function>".
-std::string at(int depth, unsigned line, const std::string& function) {
-    return corio_test::site_line(__FILE__, depth, "at", line, function);
+// The call-graph line of wait_then_set's wait (support/deadlock_programs.hpp), under a task.
+std::string waits_in_wait_then_set() {
+    return corio_test::site_line(deadlock_lines.file, 2, "at", deadlock_lines.wait_other,
+                                 "wait_then_set");
 }
 
 // --- deadlock detection --------------------------------------------------------------------
-
-struct deadlock_sites {
-    unsigned wait_other = 0;
-} deadlock_lines;
-
-corio::coro<> wait_then_set(corio::future<int> wait_on, corio::future<int> to_set) {
-    deadlock_lines.wait_other = __LINE__ + 1;
-    const int value = co_await wait_on;
-    to_set.set_result(value);
-}
-
-// Alice waits for Bob's future, Bob for Alice's.
-corio::coro<> two_waiting_on_each_other() {
-    corio::event_loop& loop = corio::get_running_loop();
-    corio::future<int> alice_done = loop.create_future<int>();
-    corio::future<int> bob_done = loop.create_future<int>();
-    corio::task<> alice = corio::create_task(wait_then_set(bob_done, alice_done), "alice");
-    corio::task<> bob = corio::create_task(wait_then_set(alice_done, bob_done), "bob");
-    co_await corio::gather(alice, bob);
-}
 
 TEST_CASE("deadlock: two tasks waiting on each other's future end run with deadlock_error",
           "[debug][deadlock]") {
@@ -120,11 +104,10 @@ TEST_CASE("deadlock: two tasks waiting on each other's future end run with deadl
     CHECK(contains(report, "  task 'alice' awaits a future\n"));
     CHECK(contains(report, "  task 'bob' awaits a future\n"));
     // The call graph, with where each waits.
-    CHECK(
-        has_block(report, {"    * task 'alice'", at(2, deadlock_lines.wait_other, "wait_then_set"),
-                           "        awaits a future"}));
-    CHECK(has_block(report, {"    * task 'bob'", at(2, deadlock_lines.wait_other, "wait_then_set"),
-                             "        awaits a future"}));
+    CHECK(has_block(report,
+                    {"    * task 'alice'", waits_in_wait_then_set(), "        awaits a future"}));
+    CHECK(has_block(report,
+                    {"    * task 'bob'", waits_in_wait_then_set(), "        awaits a future"}));
 }
 
 TEST_CASE("deadlock: debug mode detects it by default", "[debug][deadlock]") {
