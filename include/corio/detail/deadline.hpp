@@ -9,7 +9,6 @@
 #include "corio/detail/timer_heap.hpp"
 
 #include <chrono>
-#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -32,7 +31,11 @@ template <class Rep, class Period>
         if (value != value) throw std::invalid_argument("corio: a duration is NaN");
         if (value >= static_cast<long double>(target::max().count())) return target::max();
         if (value <= static_cast<long double>(target::min().count())) return target::min();
-        return target(static_cast<target::rep>(std::ceil(value)));
+        // Rounded up without <cmath> (a header every program would compile): truncation goes
+        // toward zero, so only a positive value with a fraction needs one more.
+        auto whole = static_cast<target::rep>(value);
+        if (static_cast<long double>(whole) < value) ++whole;
+        return target(whole);
     }
 }
 
