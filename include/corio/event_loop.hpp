@@ -224,25 +224,30 @@ public:
     template <class T = void>
     future<T> create_future();
 
-    // -- Low-level socket operations (defined in net/sock.hpp) -----------------------------
+    // -- Low-level socket operations (defined in net/sock.hpp: include it to call them) -----
     //
     // On non-blocking descriptors; the buffers must stay alive until the operation is done.
     // Errors are `std::system_error`; cancellation withdraws the operation in the kernel.
-    // Declared inline, as net/sock.hpp defines them: a program that calls one includes it (or
-    // <corio/corio.hpp>).
+    // Templates only to be compiled where called (docs/architecture.md, "Compile time").
 
     /// Receives at most `buffer.size()` bytes; returns how many (0 at end of stream).
-    inline coro<std::size_t> sock_recv_into(int fd, std::span<std::byte> buffer);
+    template <class = void>
+    coro<std::size_t> sock_recv_into(int fd, std::span<std::byte> buffer);
     /// Receives at most `max_bytes` bytes (an empty string at end of stream).
-    inline coro<std::string> sock_recv(int fd, std::size_t max_bytes);
+    template <class = void>
+    coro<std::string> sock_recv(int fd, std::size_t max_bytes);
     /// Sends all of `data` (several sends if need be). A closed peer is `std::system_error`
     /// (`EPIPE` or `ECONNRESET`), never SIGPIPE.
-    inline coro<> sock_sendall(int fd, std::span<const std::byte> data);
-    inline coro<> sock_sendall(int fd, std::string_view data);
+    template <class = void>
+    coro<> sock_sendall(int fd, std::span<const std::byte> data);
+    template <class = void>
+    coro<> sock_sendall(int fd, std::string_view data);
     /// Accepts a connection: the new socket (non-blocking, close-on-exec) and the peer's address.
-    inline coro<std::pair<unique_fd, socket_address>> sock_accept(int fd);
+    template <class = void>
+    coro<std::pair<unique_fd, socket_address>> sock_accept(int fd);
     /// Connects `fd` to `address`.
-    inline coro<> sock_connect(int fd, socket_address address);
+    template <class = void>
+    coro<> sock_connect(int fd, socket_address address);
 
     // -- Outside the loop (defined in executor.hpp and signals.hpp) -------------------------
 
@@ -690,7 +695,6 @@ inline bool event_loop::remove_writer(int fd) noexcept { return writers_.remove(
 
 }  // namespace corio
 
-// Everything that needs the whole loop: its nodes' members, the other layers' way in, and
-// debug mode's reports.
+// What needs the whole loop: its nodes' members, the other layers' way in, debug reports.
 #include "corio/impl/loop_access.hpp"
 #include "corio/impl/loop_debug.hpp"

@@ -227,6 +227,7 @@ void enter_child(race_track& track, std::size_t index, A& awaitable, Handle& chi
 /// The race once every child is entered (or entering failed with `failure`): waits for a winner,
 /// cancels and awaits the losers. Returns the winner's index; rethrows a cancellation of the
 /// racing task, or the failure, once every child has finished.
+template <class = void>  // compiled only where a race is (docs/architecture.md, "Compile time")
 inline coro<std::size_t> run_race(race_track& track, std::exception_ptr failure) {
     if (!failure && !track.decided()) {
         try {

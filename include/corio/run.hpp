@@ -139,6 +139,7 @@ namespace detail {
 
 // Cancels every task still pending and runs the loop until they have all finished, as
 // asyncio.run does on its way out.
+template <class = void>  // compiled only where `run` is (docs/architecture.md, "Compile time")
 inline void cancel_remaining_tasks(event_loop& loop) {
     for (int round = 0; round < 8; ++round) {
         std::vector<task<>> remaining;

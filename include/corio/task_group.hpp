@@ -106,6 +106,7 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return pending_; }
 
     /// Waits for every task of the group; rethrows as described above.
+    template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
     coro<> join() {
         std::exception_ptr cancelled;
         while (first_ != nullptr) {

@@ -1,9 +1,10 @@
 // corio::file (include/corio/system/file.hpp): round trips of 1 B to 64 MiB, read_at / write_at at
 // offsets, reads at and past the end, the open modes (create, truncate, append, exclusive) and
-// permissions, errors naming the path (a missing file, a directory, a closed file, the wrong
-// direction), fsync, close and the destructor, descriptors never leaked, cancellation of a large
-// read in flight, a loop closed under a read, and many concurrent reads. io_uring operations on
-// the io_uring backend, the executor on epoll: CTest runs it once per backend (CORIO_BACKEND).
+// permissions, the forms a path and permissions may take (a NUL in a path refused), errors
+// naming the path (a missing file, a directory, a closed file, the wrong direction), fsync,
+// close and the destructor, descriptors never leaked, cancellation of a large read in flight, a
+// loop closed under a read, and many concurrent reads. io_uring operations on the io_uring
+// backend, the executor on epoll: CTest runs it once per backend (CORIO_BACKEND).
 #include <corio/system/file.hpp>
 
 #include "support/catch.hpp"
@@ -30,6 +31,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -367,6 +369,66 @@ TEST_CASE("file: modes that make no sense are std::invalid_argument", "[file]") 
         CHECK(invalid == 2);
         CHECK_FALSE(fs::exists(path));  // nothing was created
     }(dir / "never"));
+}
+
+TEST_CASE("file: open takes a C string, a std::string, a string_view or a std::filesystem::path, "
+          "and permissions as a number or std::filesystem::perms; a NUL in the path is refused",
+          "[file]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    temp_dir dir;
+    const std::string base = dir.path().string();
+    corio_test::run_test([](std::string base) -> corio::coro<> {
+        const open_mode create = open_mode::write | open_mode::create;
+        {
+            std::string name = base + "/from-std-string";
+            // The coro copies the path when it is made: the string may go before it runs.
+            corio::coro<corio::file> opening = corio::file::open(name, create, 0600);
+            name.assign(name.size(), 'x');
+            corio::file f = co_await std::move(opening);
+            CHECK(f.path() == base + "/from-std-string");
+        }
+        {
+            const std::string name = base + "/from-c-string";
+            corio::file f = co_await corio::file::open(
+                name.c_str(), create, fs::perms::owner_read | fs::perms::owner_write);
+            CHECK(f.path() == name);
+        }
+        {
+            const std::string name = base + "/from-string-view";
+            corio::file f = co_await corio::file::open(std::string_view(name), create);
+            CHECK(f.path() == name);
+        }
+        {
+            const fs::path name = fs::path(base) / "from-fs-path";
+            corio::file f = co_await corio::file::open(name, create, fs::perms::owner_all);
+            CHECK(f.path() == name.string());
+        }
+        struct stat status{};
+        REQUIRE(::stat((base + "/from-std-string").c_str(), &status) == 0);
+        CHECK((status.st_mode & 07777) == 0600);
+        REQUIRE(::stat((base + "/from-c-string").c_str(), &status) == 0);
+        CHECK((status.st_mode & 07777) == 0600);
+        REQUIRE(::stat((base + "/from-fs-path").c_str(), &status) == 0);
+        CHECK((status.st_mode & 0077) == 0);  // owner_all, less nothing the umask can add
+
+        // "dir\0evil" would otherwise open "dir" (or create a file of the shorter name).
+        const std::string with_nul = base + std::string("/short\0evil", 11);
+        int refused = 0;
+        try {
+            (void)co_await corio::file::open(with_nul, create);
+        } catch (const std::invalid_argument& e) {
+            ++refused;
+            CHECK(std::string_view(e.what()).find("NUL") != std::string_view::npos);
+        }
+        try {
+            (void)co_await corio::file::open(fs::path(with_nul), create);
+        } catch (const std::invalid_argument&) {
+            ++refused;
+        }
+        CHECK(refused == 2);
+        CHECK_FALSE(fs::exists(fs::path(base) / "short"));
+    }(base));
 }
 
 // --- errors --------------------------------------------------------------------------------

@@ -42,7 +42,9 @@ public:
         if (handle_) handle_.destroy();
     }
 
-    /// A waker of `task`: the handle to give another library's awaiter.
+    /// A waker of `task`: the handle to give another library's awaiter. A template, as `body`,
+    /// only so that programs that await no other library's awaiter do not compile them.
+    template <class = void>
     static task_waker make(task_state_base& task) {
         task_waker waker = body();
         waker.handle_.promise().task = &task;
@@ -71,6 +73,7 @@ private:
         void await_resume() noexcept {}
     };
 
+    template <class = void>
     static task_waker body() {
         for (;;) co_await wake{};
     }

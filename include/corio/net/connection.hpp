@@ -2,6 +2,9 @@
 /// \file
 /// `corio::open_connection` and `corio::open_unix_connection` (asyncio's): a connected socket
 /// as a `stream_reader` and a `stream_writer`.
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
@@ -51,6 +54,7 @@ inline void set_nodelay(int fd) noexcept {
 
 /// Connects a new socket of `info`'s family to `info.address`; the connected socket, or
 /// `-errno` in `error`.
+template <class = void>
 inline coro<unique_fd> connect_to(address_info info, int& error) {
     unique_fd fd = open_socket(info.family, info.socktype, info.protocol);
     socklen_t length = info.address.size();
@@ -89,6 +93,7 @@ inline coro<unique_fd> connect_to(address_info info, int& error) {
 /// socket is non-blocking, close-on-exec, with `TCP_NODELAY`. Failure to connect is
 /// `std::system_error` (`ECONNREFUSED` when every address refused); failure to resolve is
 /// `std::system_error` in `gai_category()`. Cancellation withdraws the connect in progress.
+template <class = void>
 [[nodiscard]] inline coro<stream_pair> open_connection(std::string host, std::uint16_t port,
                                                        connection_options options = {}) {
     resolve_options hints;
@@ -112,6 +117,7 @@ inline coro<unique_fd> connect_to(address_info info, int& error) {
 /// Connects to the Unix domain socket at `path` (a leading '\0' names an abstract socket)
 /// and returns its reader and writer (asyncio's `open_unix_connection`). As `open_connection`;
 /// `options.family` is ignored.
+template <class = void>
 [[nodiscard]] inline coro<stream_pair> open_unix_connection(std::string path,
                                                             connection_options options = {}) {
     address_info info{AF_UNIX, SOCK_STREAM, 0, socket_address::unix_path(path)};

@@ -2,6 +2,9 @@
 /// \file
 /// `corio::open_datagram_endpoint`: UDP with awaitable `send_to` / `recv_from` (what asyncio's
 /// `loop.create_datagram_endpoint` does with callbacks, as coroutines).
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
@@ -203,26 +206,32 @@ public:
     explicit operator bool() const noexcept { return static_cast<bool>(state_); }
 
     /// Sends one datagram to `address`.
+    template <class = void>
     [[nodiscard]] coro<> send_to(std::string_view data, socket_address address) const {
         return send_of(state_, data.data(), data.size(), address);
     }
+    template <class = void>
     [[nodiscard]] coro<> send_to(std::span<const std::byte> data, socket_address address) const {
         return send_of(state_, data.data(), data.size(), address);
     }
     /// Sends one datagram to the remote address the endpoint was opened with.
+    template <class = void>
     [[nodiscard]] coro<> send(std::string_view data) const {
         return send_of(state_, data.data(), data.size(), std::nullopt);
     }
+    template <class = void>
     [[nodiscard]] coro<> send(std::span<const std::byte> data) const {
         return send_of(state_, data.data(), data.size(), std::nullopt);
     }
 
     /// Receives one datagram (at most `max_size` bytes of it; the rest of a longer one is
     /// dropped, as `recvfrom` does) and its sender.
+    template <class = void>
     [[nodiscard]] coro<datagram> recv_from(std::size_t max_size = 65536) const {
         return recv_of(state_, max_size);
     }
     /// Receives one datagram into `buffer`; its size (truncated to the buffer) and sender.
+    template <class = void>
     [[nodiscard]] coro<std::pair<std::size_t, socket_address>>
     recv_from_into(std::span<std::byte> buffer) const {
         return recv_into_of(state_, buffer);
@@ -241,6 +250,7 @@ public:
 private:
     using op = detail::datagram_state::message_op;
 
+    template <class = void>
     static coro<> send_of(detail::datagram_ref state, const void* data, std::size_t size,
                           std::optional<socket_address> address) {
         op send(*state, io_opcode::sendmsg);
@@ -249,6 +259,7 @@ private:
         (void)co_await send;
     }
 
+    template <class = void>
     static coro<datagram> recv_of(detail::datagram_ref state, std::size_t max_size) {
         datagram result;
         result.data.resize(max_size);
@@ -261,6 +272,7 @@ private:
         co_return result;
     }
 
+    template <class = void>
     static coro<std::pair<std::size_t, socket_address>> recv_into_of(detail::datagram_ref state,
                                                                      std::span<std::byte> buffer) {
         std::pair<std::size_t, socket_address> result;
@@ -282,6 +294,7 @@ private:
 ///   empty `local_host` otherwise binds the wildcard address. Names are resolved off the
 ///   loop (see `getaddrinfo`); the first address of the right family is used.
 /// - Lazy (a `coro`); errors are `std::system_error` (in `gai_category()` for resolution).
+template <class = void>
 [[nodiscard]] inline coro<datagram_endpoint>
 open_datagram_endpoint(std::string local_host, std::uint16_t local_port,
                        std::optional<std::pair<std::string, std::uint16_t>> remote = std::nullopt,

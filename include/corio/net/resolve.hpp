@@ -6,6 +6,9 @@
 /// executor and no suspension. Anything else goes to `getaddrinfo(3)` on a worker thread of the
 /// loop's executor (`run_in_executor`), as asyncio does, so that a slow DNS server never
 /// blocks the loop.
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/coro.hpp"
 #include "corio/event_loop.hpp"
@@ -150,6 +153,7 @@ inline std::vector<address_info> getaddrinfo_blocking(const std::string& host, s
 /// no executor; host names are resolved by `getaddrinfo(3)` on a worker of the running loop's
 /// executor. Failure is `std::system_error` in `gai_category()` (`EAI_NONAME`...).
 /// Cancellation returns at once with `cancelled_error`; the worker's answer is then dropped.
+template <class = void>
 [[nodiscard]] inline coro<std::vector<address_info>>
 getaddrinfo(std::string host, std::uint16_t port, resolve_options options = {}) {
     std::vector<address_info> inline_result;

@@ -10,6 +10,9 @@
 /// loop's exception handler, waits 100 ms and tries again, so that pending clients are served
 /// once descriptors free up), connections aborted before they were accepted, and network
 /// errors the kernel passes on to `accept`.
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
@@ -516,15 +519,25 @@ public:
     void close() const noexcept { state_->close(); }
 
     /// Waits until the server is closed and every connection task has ended.
-    [[nodiscard]] coro<> wait_closed() const { return wait_closed_of(state_); }
+    template <class = void>
+    [[nodiscard]] coro<> wait_closed() const {
+        return wait_closed_of(state_);
+    }
 
     /// Serves until the server is closed (then returns) or the awaiting task is cancelled
     /// (then closes the server, waits for it, and rethrows `cancelled_error`), as asyncio's.
-    [[nodiscard]] coro<> serve_forever() const { return serve_forever_of(state_); }
+    template <class = void>
+    [[nodiscard]] coro<> serve_forever() const {
+        return serve_forever_of(state_);
+    }
 
 private:
-    static coro<> wait_closed_of(detail::server_ref state) { co_await state->all_closed().wait(); }
+    template <class = void>
+    static coro<> wait_closed_of(detail::server_ref state) {
+        co_await state->all_closed().wait();
+    }
 
+    template <class = void>
     static coro<> serve_forever_of(detail::server_ref state) {
         std::exception_ptr cancelled;
         try {

@@ -22,6 +22,9 @@
 ///   `close()` does (what is buffered is still sent, then the descriptor is closed). While
 ///   its background write is in flight it keeps itself alive, and deletes itself when that
 ///   completes (or when the loop closes and withdraws it).
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/async_generator.hpp"
 #include "corio/coro.hpp"
@@ -67,26 +70,32 @@ public:
 
     /// Up to `n` bytes: what is buffered, else what one receive brings (an empty string only
     /// at end of stream). `n < 0` (the default) reads until end of stream.
+    template <class = void>
     [[nodiscard]] coro<std::string> read(std::ptrdiff_t n = -1) const {
         return detail::stream_reading::read(t_, n);
     }
     /// Up to `buffer.size()` bytes into `buffer` (0 only at end of stream, or for an empty
     /// buffer); with nothing buffered, the kernel writes straight into `buffer`.
+    template <class = void>
     [[nodiscard]] coro<std::size_t> read_into(std::span<char> buffer) const {
         return detail::stream_reading::read_into(t_, buffer);
     }
+    template <class = void>
     [[nodiscard]] coro<std::size_t> read_into(std::span<std::byte> buffer) const {
         return read_into(std::span<char>(reinterpret_cast<char*>(buffer.data()), buffer.size()));
     }
     /// Exactly `n` bytes; at end of stream before that, throws `incomplete_read_error` holding
     /// the bytes read (which are consumed).
+    template <class = void>
     [[nodiscard]] coro<std::string> readexactly(std::size_t n) const {
         return detail::stream_reading::readexactly(t_, n);
     }
     /// Fills `buffer` exactly (as `readexactly`).
+    template <class = void>
     [[nodiscard]] coro<> readexactly_into(std::span<char> buffer) const {
         return detail::stream_reading::readexactly_into(t_, buffer);
     }
+    template <class = void>
     [[nodiscard]] coro<> readexactly_into(std::span<std::byte> buffer) const {
         return readexactly_into(
             std::span<char>(reinterpret_cast<char*>(buffer.data()), buffer.size()));
@@ -94,20 +103,24 @@ public:
     /// The bytes up to and including `separator`. Past the limit without finding it, throws
     /// `limit_overrun_error` and leaves the data buffered; at end of stream, throws
     /// `incomplete_read_error` holding what was buffered (consumed).
+    template <class = void>
     [[nodiscard]] coro<std::string> readuntil(std::string separator = "\n") const {
         return detail::stream_reading::until<std::string>(t_, std::move(separator), false);
     }
     /// As `readuntil`, as a view into the reader's buffer, valid until the next read.
+    template <class = void>
     [[nodiscard]] coro<std::string_view> readuntil_view(std::string separator = "\n") const {
         return detail::stream_reading::until<std::string_view>(t_, std::move(separator), false);
     }
     /// One line, with its `\n`; at end of stream the last bytes without one, then empty
     /// strings. A line longer than the limit is dropped (up to its `\n` if it was seen) and
     /// `limit_overrun_error` thrown, so memory never grows past about the limit.
+    template <class = void>
     [[nodiscard]] coro<std::string> readline() const {
         return detail::stream_reading::until<std::string>(t_, "\n", true);
     }
     /// As `readline`, as a view into the reader's buffer, valid until the next read.
+    template <class = void>
     [[nodiscard]] coro<std::string_view> readline_view() const {
         return detail::stream_reading::until<std::string_view>(t_, "\n", true);
     }
@@ -118,6 +131,7 @@ public:
     /// own (a copy of this handle), so it may outlive this one. Errors come out of `next()` as
     /// from `readline` (`limit_overrun_error`, `std::system_error`), and end the generator; a
     /// line not yet complete when its `next()` is cancelled stays buffered for the next read.
+    template <class = void>
     [[nodiscard]] async_generator<std::string> lines() const;
 
     /// True once end of stream was seen and nothing is left in the buffer.
@@ -133,6 +147,7 @@ private:
     detail::transport_ref t_;
 };
 
+template <class>
 inline async_generator<std::string> stream_reader::lines() const {
     return detail::stream_reading::lines(t_);
 }
@@ -192,7 +207,10 @@ public:
     /// Waits while the write buffer is above its high-water mark (at once, without
     /// suspending, when it is not); throws the transport's error if it has one.
     /// Cancellation leaves the wait (`cancelled_error`); the buffered bytes are still sent.
-    [[nodiscard]] coro<> drain() const { return wait(t_, what::drain); }
+    template <class = void>
+    [[nodiscard]] coro<> drain() const {
+        return wait(t_, what::drain);
+    }
 
     /// Closes the stream: no more writes; what is buffered is still sent, then the descriptor
     /// is closed. A read in progress returns as at end of stream. Idempotent.
@@ -203,7 +221,10 @@ public:
     /// failure). Never throws the transport's error (unlike asyncio): `drain` reports it, after
     /// `wait_closed()` too, so `close(); co_await wait_closed(); co_await drain();` throws when
     /// what was still buffered at `close()` could not all be sent.
-    [[nodiscard]] coro<> wait_closed() const { return wait(t_, what::closed); }
+    template <class = void>
+    [[nodiscard]] coro<> wait_closed() const {
+        return wait(t_, what::closed);
+    }
     /// True once `close()` was called or the transport failed.
     [[nodiscard]] bool is_closing() const noexcept { return t_->is_closing(); }
 
@@ -240,6 +261,7 @@ public:
 private:
     using what = detail::stream_transport::wait_awaiter::what;
 
+    template <class = void>
     static coro<> wait(detail::transport_ref t, what w) {
         co_await detail::stream_transport::wait_awaiter(std::move(t), w);
     }

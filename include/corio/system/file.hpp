@@ -4,6 +4,9 @@
 /// io_uring on the io_uring backend; on epoll, where a regular file is always "ready" and a
 /// read would block the loop, they run on the loop's executor. Opening and closing run on the
 /// executor on both backends.
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
@@ -18,10 +21,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -92,6 +95,30 @@ using shared_file_descriptor = std::shared_ptr<file_descriptor>;
 inline constexpr std::size_t max_file_transfer = 0x7ffff000;
 /// How much `read_all` and `write_all` move per operation: a cancellation waits at most one.
 inline constexpr std::size_t file_chunk = std::size_t{8} << 20;
+
+/// What `file::open` takes as a path: a string, or a `std::filesystem::path` (anything with a
+/// `c_str()`), without <filesystem> for the programs that never name one.
+template <class Path>
+concept file_path =
+    std::convertible_to<const Path&, std::string_view> || requires(const Path& path) {
+        { path.c_str() } -> std::convertible_to<const char*>;
+    };
+
+/// What `file::open` takes as permissions: a number (0600) or `std::filesystem::perms`.
+template <class Permissions>
+concept file_permissions = std::is_integral_v<Permissions> || std::is_enum_v<Permissions>;
+
+/// `path` as the string `open(2)` will be given.
+template <file_path Path>
+[[nodiscard]] std::string path_string(const Path& path) {
+    if constexpr (std::convertible_to<const Path&, std::string_view>) {
+        return std::string(std::string_view(path));
+    } else if constexpr (requires { std::string_view(path.native()); }) {
+        return std::string(std::string_view(path.native()));  // with any NUL, to be refused
+    } else {
+        return std::string(path.c_str());
+    }
+}
 
 [[noreturn]] inline void throw_file_error(int error, std::string_view operation,
                                           std::string_view name) {
@@ -200,6 +227,7 @@ private:
 
 /// One read or write of at most `length` bytes at `offset` (`io_operation::no_offset`: at the
 /// descriptor's position): the bytes transferred. `EINTR` is retried.
+template <class = void>
 inline coro<std::size_t> file_transfer(shared_file_descriptor file, io_opcode opcode,
                                        std::byte* buffer, std::size_t length,
                                        std::uint64_t offset) {
@@ -236,6 +264,7 @@ inline coro<std::size_t> file_transfer(shared_file_descriptor file, io_opcode op
 
 // Positional reads and writes go on after a short transfer: a regular file's only comes from a
 // signal or a full disk, and the caller would otherwise lose the rest without knowing it.
+template <class = void>
 inline coro<std::size_t> file_transfer_all_at(shared_file_descriptor file, io_opcode opcode,
                                               std::byte* buffer, std::size_t length,
                                               std::uint64_t offset) {
@@ -252,6 +281,7 @@ inline coro<std::size_t> file_transfer_all_at(shared_file_descriptor file, io_op
     co_return done;
 }
 
+template <class = void>
 inline coro<std::size_t> file_read_at(shared_file_descriptor file, std::uint64_t offset,
                                       std::span<std::byte> buffer) {
     if (!file) throw_file_closed("read_at");
@@ -260,6 +290,7 @@ inline coro<std::size_t> file_read_at(shared_file_descriptor file, std::uint64_t
                                             std::min(buffer.size(), max_file_transfer), offset);
 }
 
+template <class = void>
 inline coro<std::string> file_read_string_at(shared_file_descriptor file, std::uint64_t offset,
                                              std::size_t count) {
     if (!file) throw_file_closed("read_at");
@@ -272,6 +303,7 @@ inline coro<std::string> file_read_string_at(shared_file_descriptor file, std::u
     co_return data;
 }
 
+template <class = void>
 inline coro<std::size_t> file_write_at(shared_file_descriptor file, std::uint64_t offset,
                                        std::span<const std::byte> data) {
     if (!file) throw_file_closed("write_at");
@@ -287,6 +319,7 @@ inline coro<std::size_t> file_write_at(shared_file_descriptor file, std::uint64_
     return static_cast<std::uint64_t>(status.st_size);
 }
 
+template <class = void>
 inline coro<std::string> file_read_all(shared_file_descriptor file) {
     if (!file) throw_file_closed("read_all");
     // One byte more than the size, so that the read that finds the end is a short one; a file
@@ -305,6 +338,7 @@ inline coro<std::string> file_read_all(shared_file_descriptor file) {
     co_return data;
 }
 
+template <class = void>
 inline coro<> file_write_all(shared_file_descriptor file, std::span<const std::byte> data) {
     if (!file) throw_file_closed("write_all");
     while (!data.empty()) {
@@ -316,6 +350,7 @@ inline coro<> file_write_all(shared_file_descriptor file, std::span<const std::b
     }
 }
 
+template <class = void>
 inline coro<> file_sync(shared_file_descriptor file, bool data_only) {
     const char* const what = data_only ? "fdatasync" : "fsync";
     if (!file) throw_file_closed(what);
@@ -333,6 +368,7 @@ inline coro<> file_sync(shared_file_descriptor file, bool data_only) {
     co_await job;
 }
 
+template <class = void>
 inline coro<> file_close(shared_file_descriptor file) {
     // An operation still in flight (in another task) holds the descriptor: it is closed when
     // that operation ends.
@@ -375,8 +411,7 @@ class file {
 public:
     /// Permissions of a file that `open` creates when none are given: `rw-rw-rw-` (0666), less
     /// the process's umask, as `open(2)` and Python's `open` do.
-    static constexpr std::filesystem::perms default_permissions =
-        static_cast<std::filesystem::perms>(0666);
+    static constexpr mode_t default_permissions = 0666;
 
     /// A closed file.
     file() noexcept = default;
@@ -388,36 +423,18 @@ public:
     ~file() = default;
 
     /// Opens `path` (`co_await corio::file::open("data.bin", corio::open_mode::read)`), on the
-    /// running loop's executor. `permissions` apply to a file that `create` or `exclusive`
-    /// creates, less the umask. A directory cannot be opened (`EISDIR`, for reading too, as
-    /// Python's `open`). Throws `std::system_error` (`ENOENT`, `EACCES`, `EEXIST`, `EISDIR`,
-    /// ...) naming the path; `std::invalid_argument` for a mode without read, write or append,
-    /// or with truncate but without write or append. Lazy, as every `coro`.
-    static coro<file> open(std::filesystem::path path, open_mode mode = open_mode::read,
-                           std::filesystem::perms permissions = default_permissions) {
-        const int flags = detail::open_flags(mode);
-        std::string name = path.string();
-        const auto mode_bits = static_cast<mode_t>(permissions) & 07777;
-        // The job returns a unique_fd: if its result is dropped (the loop closed before it was
-        // delivered), the descriptor is closed, never leaked.
-        detail::executor_call job([path = std::move(path), flags, mode_bits] {
-            int descriptor = -1;
-            do {
-                descriptor = ::open(path.c_str(), flags, mode_bits);
-            } while (descriptor < 0 && errno == EINTR);
-            if (descriptor < 0) detail::throw_file_error(errno, "open", path.native());
-            unique_fd owned(descriptor);
-            struct stat status{};
-            if (::fstat(descriptor, &status) != 0) {
-                detail::throw_file_error(errno, "fstat", path.native());
-            }
-            if (S_ISDIR(status.st_mode)) detail::throw_file_error(EISDIR, "open", path.native());
-            return owned;
-        });
-        unique_fd fd = co_await job;
-        auto shared = std::make_shared<detail::file_descriptor>(-1, std::move(name));
-        shared->fd = fd.release();
-        co_return file(std::move(shared));
+    /// running loop's executor. `path` is a string (`const char*`, `std::string`...) or a
+    /// `std::filesystem::path`; `permissions` (a number such as 0600, or `std::filesystem::perms`)
+    /// apply to a file that `create` or `exclusive` creates, less the umask. A directory cannot
+    /// be opened (`EISDIR`, for reading too, as Python's `open`). Throws `std::system_error`
+    /// (`ENOENT`, `EACCES`, `EEXIST`, `EISDIR`, ...) naming the path; `std::invalid_argument`
+    /// for a path with a NUL in it, for a mode without read, write or append, or with truncate
+    /// but without write or append. Lazy, as every `coro`.
+    template <detail::file_path Path, detail::file_permissions Permissions = mode_t>
+    static coro<file> open(const Path& path, open_mode mode = open_mode::read,
+                           Permissions permissions = default_permissions) {
+        // The path is copied now: the coroutine may start after the caller's string is gone.
+        return open_named(detail::path_string(path), mode, static_cast<mode_t>(permissions));
     }
 
     /// Whether the file is open (false once `close()` was called, and for a moved-from file).
@@ -432,11 +449,13 @@ public:
     /// Reads `buffer.size()` bytes at `offset` (`pread`, again after a short read): the number
     /// read, fewer only at the end of the file (0 at or past it), or above 2 GiB (the kernel's
     /// limit per call). Does not move the file position.
+    template <class = void>
     coro<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> buffer) const {
         return detail::file_read_at(file_, offset, buffer);
     }
     /// Reads at most `count` bytes at `offset` into a string (shorter only at the end of the
     /// file, or above 2 GiB).
+    template <class = void>
     coro<std::string> read_at(std::uint64_t offset, std::size_t count) const {
         return detail::file_read_string_at(file_, offset, count);
     }
@@ -445,30 +464,43 @@ public:
     /// full disk never drops the rest silently): the number of bytes written, `data.size()` up
     /// to 2 GiB (the kernel's limit per call). Does not move the file position. In append mode
     /// Linux writes at the end, whatever `offset` says.
+    template <class = void>
     coro<std::size_t> write_at(std::uint64_t offset, std::span<const std::byte> data) const {
         return detail::file_write_at(file_, offset, data);
     }
+    template <class = void>
     coro<std::size_t> write_at(std::uint64_t offset, std::string_view data) const {
         return detail::file_write_at(file_, offset, std::as_bytes(std::span(data)));
     }
 
     /// The whole file, from offset 0 to its end, whatever its size (in reads of at most 8 MiB).
-    coro<std::string> read_all() const { return detail::file_read_all(file_); }
+    template <class = void>
+    coro<std::string> read_all() const {
+        return detail::file_read_all(file_);
+    }
 
     /// Writes all of `data` at the file position (the end, in append mode), as successive
     /// `write`s would, retrying after short writes; the position moves past it. Two `write_all`
     /// in a row write one after the other. (The `_at` operations leave the position alone.)
+    template <class = void>
     coro<> write_all(std::span<const std::byte> data) const {
         return detail::file_write_all(file_, data);
     }
+    template <class = void>
     coro<> write_all(std::string_view data) const {
         return detail::file_write_all(file_, std::as_bytes(std::span(data)));
     }
 
     /// Flushes the file's data and metadata to the device (`fsync`).
-    coro<> fsync() const { return detail::file_sync(file_, false); }
+    template <class = void>
+    coro<> fsync() const {
+        return detail::file_sync(file_, false);
+    }
     /// Flushes the data, and only the metadata needed to read it back (`fdatasync`).
-    coro<> fdatasync() const { return detail::file_sync(file_, true); }
+    template <class = void>
+    coro<> fdatasync() const {
+        return detail::file_sync(file_, true);
+    }
 
     /// The file's size now (`fstat`, a quick synchronous call).
     [[nodiscard]] std::uint64_t size() const {
@@ -480,9 +512,39 @@ public:
     /// network file system). The file is closed as soon as `close()` is called, even if the
     /// result is never awaited; closing a closed file does nothing. If another task's operation
     /// is still in flight, the descriptor is closed when that operation ends.
-    coro<> close() { return detail::file_close(std::move(file_)); }
+    template <class = void>
+    coro<> close() {
+        return detail::file_close(std::move(file_));
+    }
 
 private:
+    template <class = void>
+    static coro<file> open_named(std::string name, open_mode mode, mode_t permissions) {
+        if (name.find('\0') != std::string::npos) {
+            throw std::invalid_argument("corio::file::open: a NUL in the path");
+        }
+        const int flags = detail::open_flags(mode);
+        const mode_t mode_bits = permissions & 07777;
+        // The job returns a unique_fd: if its result is dropped (the loop closed before it was
+        // delivered), the descriptor is closed, never leaked.
+        detail::executor_call job([name, flags, mode_bits] {
+            int descriptor = -1;
+            do {
+                descriptor = ::open(name.c_str(), flags, mode_bits);
+            } while (descriptor < 0 && errno == EINTR);
+            if (descriptor < 0) detail::throw_file_error(errno, "open", name);
+            unique_fd owned(descriptor);
+            struct stat status{};
+            if (::fstat(descriptor, &status) != 0) detail::throw_file_error(errno, "fstat", name);
+            if (S_ISDIR(status.st_mode)) detail::throw_file_error(EISDIR, "open", name);
+            return owned;
+        });
+        unique_fd fd = co_await job;
+        auto shared = std::make_shared<detail::file_descriptor>(-1, std::move(name));
+        shared->fd = fd.release();
+        co_return file(std::move(shared));
+    }
+
     explicit file(detail::shared_file_descriptor descriptor) noexcept
         : file_(std::move(descriptor)) {}
 

@@ -6,6 +6,9 @@
 /// program is a `std::system_error` from `create_subprocess_exec`, not a child exiting 127) and
 /// watched through a pidfd that the reactor polls: no SIGCHLD handler, so children that other
 /// code of the program started are never reaped behind its back.
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
@@ -272,6 +275,7 @@ struct child_state {
     std::optional<stream_reader> err;
 };
 
+template <class = void>
 inline coro<int> wait_for_exit(std::shared_ptr<child_state> child) {
     while (!child->poll()) {
         io_awaiter exited(io_opcode::poll, child->pidfd.get());
@@ -287,6 +291,7 @@ inline bool broken_pipe(const std::system_error& e) noexcept {
 
 // Writes `input` to the child's stdin and closes it. A child that exits without reading all of
 // it is not an error (asyncio ignores BrokenPipeError and ConnectionResetError too).
+template <class = void>
 inline coro<> feed_stdin(std::shared_ptr<child_state> child, std::string input) {
     if (!child->in) co_return;
     stream_writer& writer = *child->in;
@@ -307,12 +312,14 @@ inline coro<> feed_stdin(std::shared_ptr<child_state> child, std::string input) 
     }
 }
 
+template <class = void>
 inline coro<std::string> read_to_end(std::shared_ptr<child_state> child, bool from_stderr) {
     std::optional<stream_reader>& reader = from_stderr ? child->err : child->out;
     if (!reader) co_return std::string();
     co_return co_await reader->read();
 }
 
+template <class Lazy = void>
 inline coro<communicate_result> communicate_with(std::shared_ptr<child_state> child,
                                                  std::string input) {
     if (!input.empty() && !child->in) {
@@ -320,8 +327,10 @@ inline coro<communicate_result> communicate_with(std::shared_ptr<child_state> ch
     }
     // The three at once: a child blocked writing a full stdout pipe while the parent still
     // writes its stdin (or the other way round) would deadlock.
-    auto results = co_await gather(feed_stdin(child, std::move(input)), read_to_end(child, false),
-                                   read_to_end(child, true));
+    // The coroutines named with `Lazy`, so that the call is dependent: `gather`'s deduced
+    // result type would otherwise be instantiated in every program that includes this header.
+    auto results = co_await gather(feed_stdin<Lazy>(child, std::move(input)),
+                                   read_to_end<Lazy>(child, false), read_to_end<Lazy>(child, true));
     co_await wait_for_exit(child);
     // A named result: g++ 12 mishandles braced aggregate temporaries in coroutines.
     communicate_result result;
@@ -384,13 +393,17 @@ public:
     /// Waits until the child exits and returns `returncode()`. Lazy; any number of tasks may
     /// wait at once. Cancelling the wait leaves the child alone. If the child writes to a pipe
     /// nobody reads, it may block forever: read the pipes, or use `communicate`.
-    [[nodiscard]] coro<int> wait() const { return detail::wait_for_exit(shared()); }
+    template <class = void>
+    [[nodiscard]] coro<int> wait() const {
+        return detail::wait_for_exit(shared());
+    }
 
     /// Writes `input` to stdin and closes it, reads stdout and stderr to their end, all at
     /// once (no deadlock, however much goes each way), then waits for the child to exit.
     /// Lazy. `std::invalid_argument` if `input` is not empty but stdin is not `corio::pipe`.
     /// Cancelled (say by `wait_for`), it stops reading and writing; the child runs on (what
     /// was read is lost), so that the usual reaction is `kill()` then `wait()`.
+    template <class = void>
     [[nodiscard]] coro<communicate_result> communicate(std::string input = {}) const {
         return detail::communicate_with(shared(), std::move(input));
     }
@@ -552,8 +565,12 @@ inline stdio_setup redirect_stream(spawn_actions& actions, const stdio_redirect&
     return setup;
 }
 
-inline coro<process> ready_process(process p) { co_return std::move(p); }
+template <class = void>
+inline coro<process> ready_process(process p) {
+    co_return std::move(p);
+}
 
+template <class = void>
 inline coro<process> failed_spawn(std::exception_ptr error) {
     if (error) std::rethrow_exception(error);
     co_return process();
@@ -642,6 +659,7 @@ inline process spawn(const std::string& path, bool search_path,
 /// `std::system_error` with the `errno` of the failed `exec` (`ENOENT`, `EACCES`...), thrown at
 /// the `co_await`; a bad option, or a NUL in `program`, `args`, `env` or `cwd`, is
 /// `std::invalid_argument`.
+template <class = void>
 [[nodiscard]] inline coro<process> create_subprocess_exec(std::string program,
                                                           std::vector<std::string> args = {},
                                                           subprocess_options options = {}) {
@@ -657,6 +675,7 @@ inline process spawn(const std::string& path, bool search_path,
 /// Runs `command` through `/bin/sh -c` (asyncio's `create_subprocess_shell`), with the same
 /// options as `create_subprocess_exec`, started at once too. Quoting what goes into `command` is
 /// the caller's job; a command that is not found is the shell's business (`returncode()` 127).
+template <class = void>
 [[nodiscard]] inline coro<process> create_subprocess_shell(std::string command,
                                                            subprocess_options options = {}) {
     try {

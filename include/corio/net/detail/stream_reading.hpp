@@ -3,6 +3,9 @@
 /// `detail::stream_reading`: the reading algorithms of `stream_reader` (read, readexactly,
 /// readline, readuntil and their `_into` / `_view` forms), each one coroutine frame over a
 /// transport.
+///
+/// Its coroutines that need no template parameter have one, defaulted (`template <class = void>`),
+/// so that only a program that calls one compiles it (docs/architecture.md, "Compile time").
 
 #include "corio/async_generator.hpp"
 #include "corio/coro.hpp"
@@ -24,6 +27,7 @@ namespace corio::detail {
 struct stream_reading {
     using transport = stream_transport;
 
+    template <class = void>
     static coro<std::string> read(transport_ref ref, std::ptrdiff_t n) {
         transport& t = *ref;
         transport::read_guard guard(t);
@@ -53,6 +57,7 @@ struct stream_reading {
         co_return out;
     }
 
+    template <class = void>
     static coro<std::size_t> read_into(transport_ref ref, std::span<char> out) {
         transport& t = *ref;
         transport::read_guard guard(t);
@@ -70,6 +75,7 @@ struct stream_reading {
     // `wanted` bytes or the stream ends. `out` grows with what arrives (never by more than it
     // holds, plus 64 KiB), so that a peer announcing a huge length cannot make us allocate it.
     // On an exception (an error, a cancellation) the bytes go back to the reader's buffer.
+    template <class = void>
     static coro<> accumulate(transport& t, std::string& out, std::size_t wanted) {
         const std::size_t first = std::min(wanted, t.buffered());
         out.assign(t.view().substr(0, first));
@@ -92,6 +98,7 @@ struct stream_reading {
     }
 
     // Fills `out` exactly; the bytes read before an end of stream are `have`.
+    template <class = void>
     static coro<std::size_t> fill_exactly(transport& t, std::span<char> out) {
         std::size_t have = std::min(out.size(), t.buffered());
         if (have > 0) std::memcpy(out.data(), t.view().data(), have);
@@ -110,6 +117,7 @@ struct stream_reading {
         co_return have;
     }
 
+    template <class = void>
     static coro<std::string> readexactly(transport_ref ref, std::size_t n) {
         transport& t = *ref;
         transport::read_guard guard(t);
@@ -132,6 +140,7 @@ struct stream_reading {
         co_return out;
     }
 
+    template <class = void>
     static coro<> readexactly_into(transport_ref ref, std::span<char> out) {
         transport& t = *ref;
         transport::read_guard guard(t);
@@ -199,6 +208,7 @@ struct stream_reading {
     /// the buffer are taken straight from it, without a read's coroutine frame each, so that
     /// iterating is cheaper than a loop of `readline()`; everything else (waiting for data, the
     /// limit, the end, errors) is `readline`'s own code.
+    template <class = void>
     static async_generator<std::string> lines(transport_ref ref) {
         transport& t = *ref;
         for (;;) {
