@@ -15,12 +15,14 @@
 // 3. `corio::run(main, {.detect_deadlock = true})` (on by default in debug mode, `.debug = true`
 //    or `CORIO_DEBUG=1`): once no task can run and nothing (a timer, I/O, an executor job, a
 //    signal handler) could wake one, `run` throws `corio::deadlock_error`, whose `what()` names
-//    each waiting task and what it waits on, instead of hanging forever.
+//    each waiting task and what it waits on, instead of hanging forever. Parts 2 and 3 add the
+//    call graph because one file of the program includes <corio/debug/report_call_graphs.hpp>.
 //
 // The program ends by itself: parts 1 and 2 cancel the stuck tasks once they have looked, and
 // part 3 ends with the error.
 
 #include <corio/corio.hpp>
+#include <corio/debug/report_call_graphs.hpp>  // in one file: the call graph in the reports
 
 #include <chrono>
 #include <csignal>

@@ -14,6 +14,7 @@
 
 #include <corio/coro.hpp>
 #include <corio/debug/call_graph.hpp>
+#include <corio/debug/report_call_graphs.hpp>  // the call graph in the deadlock report
 #include <corio/errors.hpp>
 #include <corio/event_loop.hpp>
 #include <corio/optional_ref.hpp>

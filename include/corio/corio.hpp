@@ -1,6 +1,8 @@
 #pragma once
 /// \file
-/// Everything corio offers. Include this, or the one header of what you use.
+/// Everything corio offers. Include this, or the one header of what you use. Not included:
+/// <corio/debug/report_call_graphs.hpp>, which one file of a program includes to have deadlock
+/// reports and task dumps show each task's await chain.
 
 #include "corio/as_completed.hpp"
 #include "corio/async_generator.hpp"

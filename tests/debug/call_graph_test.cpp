@@ -3,6 +3,7 @@
 // for), a task waiting in another library's awaiter, a loop that is not running, and run's
 // dump_on_signal, in a forked child. CTest runs it once per backend (CORIO_BACKEND).
 #include <corio/debug/call_graph.hpp>
+#include <corio/debug/report_call_graphs.hpp>  // the call graph in dump_on_signal's dumps
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"

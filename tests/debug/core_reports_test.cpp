@@ -1,10 +1,12 @@
-// The loop's reports in a program that includes only <corio/core.hpp>, so that the call-graph
-// writer (impl/call_graph_writer.hpp) is not lent to its loops: a deadlock report still names
-// each waiting task and what it waits on, and says which header adds the call graph; debug
-// mode's slow-step report still names the task and where it resumed; run's dump_on_signal
-// prints the waiting tasks. This executable must never include <corio/debug/call_graph.hpp> or
-// <corio/corio.hpp> (nor may the tests' precompiled header). CTest runs it once per backend.
-#include <corio/core.hpp>
+// The loop's reports in a program that does not include <corio/debug/report_call_graphs.hpp>,
+// so that the call-graph writer (impl/call_graph_writer.hpp) is not lent to its loops, though
+// it includes everything else (<corio/corio.hpp>, with `format_call_graph`): a deadlock report
+// still names each waiting task and what it waits on, and says which header adds the await
+// chains; debug mode's slow-step report still names the task and where it resumed; run's
+// dump_on_signal prints the waiting tasks. This executable must never include
+// <corio/debug/report_call_graphs.hpp> (nor may the tests' precompiled header). CTest runs it
+// once per backend.
+#include <corio/corio.hpp>
 
 #include "support/catch.hpp"
 #include "support/deadlock_programs.hpp"
@@ -49,8 +51,13 @@ std::string deadlock_report(corio::coro<> main) {
 
 }  // namespace
 
-TEST_CASE("core reports: no call-graph writer is lent in a program of <corio/core.hpp> alone",
+TEST_CASE("core reports: no call-graph writer is lent in a program without "
+          "<corio/debug/report_call_graphs.hpp>, even one that formats call graphs",
           "[debug][core_reports]") {
+    CORIO_REQUIRE_BACKEND();
+    const std::string graph =
+        corio::run([]() -> corio::coro<std::string> { co_return corio::format_call_graph(); }());
+    CHECK(contains(graph, "pending task"));
     CHECK(corio::detail::installed_call_graph.load() == nullptr);
 }
 
@@ -66,8 +73,8 @@ TEST_CASE("core reports: a deadlock report names each waiting task and what it w
     CHECK(contains(report, "' awaits gather of 2 pending\n"));  // run's main task
     // No call graph, and the way to get one.
     CHECK_FALSE(contains(report, "* task 'alice'"));
-    CHECK(report.ends_with("(include <corio/debug/call_graph.hpp> in the program for each "
-                           "task's call graph)\n"));
+    CHECK(report.ends_with("(include <corio/debug/report_call_graphs.hpp> in one file of the "
+                           "program for each task's await chain)\n"));
 }
 
 namespace {
@@ -160,6 +167,6 @@ TEST_CASE("core reports: dump_on_signal lists the pending tasks and what each wa
     CHECK(contains(dump, "corio: pending tasks\n"));
     CHECK(contains(dump, "  task 'waiter' awaits a future\n"));
     CHECK(contains(dump, "' awaits task 'waiter'\n"));  // run's main task
-    CHECK(contains(dump, "(include <corio/debug/call_graph.hpp> in the program for each task's "
-                         "call graph)\n"));
+    CHECK(contains(dump, "(include <corio/debug/report_call_graphs.hpp> in one file of the "
+                         "program for each task's await chain)\n"));
 }

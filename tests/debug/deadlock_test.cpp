@@ -11,7 +11,7 @@
 #include "support/debug_helpers.hpp"
 #include "support/test_helpers.hpp"
 
-#include <corio/debug/call_graph.hpp>  // the call graph in the reports
+#include <corio/debug/report_call_graphs.hpp>  // the call graph in the reports
 #include <corio/errors.hpp>
 #include <corio/executor.hpp>
 #include <corio/future.hpp>

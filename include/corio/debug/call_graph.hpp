@@ -4,9 +4,9 @@
 /// task of the loop, what it awaits and where (asyncio 3.14's `format_call_graph`, for all
 /// tasks). How the graph is read from the coroutine frames: impl/call_graph_writer.hpp.
 ///
-/// Including this header anywhere in a program (<corio/corio.hpp> does) also puts the call
-/// graph into the loop's deadlock reports and `run`'s `dump_on_signal` dumps; a program of
-/// <corio/core.hpp> alone has them name each waiting task and what it waits for.
+/// The loop's deadlock reports and `run`'s `dump_on_signal` dumps show the same graph in a
+/// program one of whose files includes <corio/debug/report_call_graphs.hpp>; otherwise they
+/// name each waiting task and what it waits for.
 
 #include "corio/event_loop.hpp"
 #include "corio/impl/call_graph_writer.hpp"
@@ -22,7 +22,6 @@ namespace corio {
 /// another task (directly or through `gather`) appear under it. Throws `std::runtime_error`
 /// when no loop runs.
 [[nodiscard]] inline std::string format_call_graph() {
-    detail::install_call_graph_writer();
     return detail::format_call_graph_of(get_running_loop());
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 /// \file
-/// The writer of call graphs: every pending task of a loop, what it awaits and where. The loop's
-/// deadlock reports and `run`'s task dumps show it once a translation unit of the program
-/// includes this header (`detail::installed_call_graph`); debug/call_graph.hpp is the public
-/// face (`format_call_graph`, `dump_tasks`).
+/// The writer of call graphs: every pending task of a loop, what it awaits and where.
+/// debug/call_graph.hpp is its public face (`format_call_graph`, `dump_tasks`); the loop's
+/// deadlock reports and `run`'s task dumps show it once a file of the program includes
+/// debug/report_call_graphs.hpp (`detail::installed_call_graph`).
 ///
 /// A task's await chain is read from its coroutine frames: each corio coroutine records where
 /// it last awaited (`coro_promise_base::await_transform`); the task records its innermost
@@ -13,37 +13,26 @@
 /// directly or through a `gather`, are shown under the task that awaits them.
 
 #include "corio/coro.hpp"
+#include "corio/detail/text.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/future_state.hpp"
 #include "corio/impl/task_reports.hpp"
 #include "corio/impl/task_state.hpp"
 
-#include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace corio::detail {
 
-/// The await chain of a suspended task, outermost (its body) first. Only the body when the task
-/// waits in another library's awaiter, which does not tell corio where it suspended.
-[[nodiscard]] inline std::vector<const coro_promise_base*>
-await_chain(const task_state_base& task) {
-    std::vector<const coro_promise_base*> chain;
-    for (const coro_promise_base* frame = task.innermost(); frame != nullptr;
-         frame = frame->caller()) {
-        chain.push_back(frame);
-    }
-    if (chain.empty()) {
-        if (const coro_promise_base* body = task.body_promise()) chain.push_back(body);
-    }
-    return {chain.rbegin(), chain.rend()};
-}
-
 /// Writes the call graph of one loop's pending tasks.
+///
+/// Written for little code, as a program that has it in its reports compiles all of it: texts
+/// appended part by part, and the index of tasks by address sorted and searched by `qsort` and
+/// `bsearch` rather than by templates.
 class call_graph_writer {
 public:
     explicit call_graph_writer(event_loop& loop) : loop_(loop) {
@@ -53,8 +42,10 @@ public:
                 {static_cast<const task_state_base*>(static_cast<task_state_base*>(link)), {}});
         });
         by_address_.reserve(nodes_.size());
-        for (std::size_t i = 0; i < nodes_.size(); ++i) by_address_.emplace_back(nodes_[i].task, i);
-        std::sort(by_address_.begin(), by_address_.end(), by_task);
+        for (std::size_t i = 0; i < nodes_.size(); ++i) by_address_.push_back({nodes_[i].task, i});
+        if (!by_address_.empty()) {
+            std::qsort(by_address_.data(), by_address_.size(), sizeof(address_entry), by_task);
+        }
         for (node& n : nodes_) {
             if (const cancellable_wait* wait = waiting_in(n.task)) {
                 wait_description description;
@@ -70,9 +61,9 @@ public:
     /// The whole graph: one tree per task that no other task awaits, then whatever is left
     /// (tasks that await each other in a cycle).
     [[nodiscard]] std::string write() {
-        std::string out = "corio: " + std::to_string(nodes_.size()) + " pending task" +
-                          (nodes_.size() == 1 ? "" : "s") + " on the " +
-                          std::string(loop_.backend_name()) + " loop\n";
+        std::string out =
+            concat({"corio: ", decimal(nodes_.size()), " pending task",
+                    nodes_.size() == 1 ? "" : "s", " on the ", loop_.backend_name(), " loop\n"});
         for (const node& n : nodes_) {
             if (!n.awaited) write_task(out, *n.task, 0);
         }
@@ -92,17 +83,26 @@ private:
     };
 
     // Where each pending task's node is, to look tasks up by address.
-    using address_entry = std::pair<const task_state_base*, std::size_t>;
-    static bool by_task(const address_entry& a, const address_entry& b) noexcept {
-        return std::less<>()(a.first, b.first);  // a total order, unlike `<` on pointers
+    struct address_entry {
+        const task_state_base* task;
+        std::size_t index;
+    };
+    static int by_task(const void* a, const void* b) noexcept {
+        // A total order, unlike `<` on pointers to unrelated objects.
+        const std::less<const task_state_base*> less;
+        const auto* x = static_cast<const address_entry*>(a)->task;
+        const auto* y = static_cast<const address_entry*>(b)->task;
+        return less(x, y) ? -1 : less(y, x) ? 1 : 0;
     }
 
     // The node of a pending task; none for a task that is not pending.
     [[nodiscard]] node* find(const task_state_base* task) noexcept {
-        const auto it = std::lower_bound(by_address_.begin(), by_address_.end(),
-                                         address_entry(task, 0), by_task);
-        if (it == by_address_.end() || it->first != task) return nullptr;
-        return &nodes_[it->second];
+        if (by_address_.empty()) return nullptr;
+        const address_entry key{task, 0};
+        const void* found = std::bsearch(&key, by_address_.data(), by_address_.size(),
+                                         sizeof(address_entry), by_task);
+        return found == nullptr ? nullptr
+                                : &nodes_[static_cast<const address_entry*>(found)->index];
     }
 
     // The wait of a suspended task; none for the running one, whose frames are in motion.
@@ -119,13 +119,26 @@ private:
         state.for_each_awaited([&](const future_state_base& child) { collect_tasks(child, out); });
     }
 
-    [[nodiscard]] std::string what_it_waits_for(const task_state_base& task) const {
-        return what_task_waits_for(task, current_);
+    // The frames `task` is suspended in, outermost (its body) first: each coroutine's caller is
+    // the next one out. Only the body when the task waits in another library's awaiter, which
+    // does not tell corio where it suspended.
+    static void collect_frames(const task_state_base& task,
+                               std::vector<const coro_promise_base*>& innermost_first) {
+        for (const coro_promise_base* frame = task.innermost(); frame != nullptr;
+             frame = frame->caller()) {
+            innermost_first.push_back(frame);
+        }
+        if (innermost_first.empty()) {
+            if (const coro_promise_base* body = task.body_promise())
+                innermost_first.push_back(body);
+        }
     }
 
     void write_task(std::string& out, const task_state_base& task, std::size_t depth) {
-        const std::string indent(depth * 4, ' ');
-        out += indent + "* task '" + task.name() + "'";
+        out.append(depth * 4, ' ');
+        out += "* task '";
+        out += task.name();
+        out += '\'';
         node* self = find(&task);
         if (self != nullptr && self->shown) {
             out += " (shown above)\n";
@@ -133,27 +146,39 @@ private:
         }
         if (self != nullptr) self->shown = true;
         out += '\n';
-        const std::string inner = indent + "    ";
+        const std::size_t inner = depth * 4 + 4;
         if (&task != current_ && task.started()) {
-            for (const coro_promise_base* frame : await_chain(task)) {
-                const std::string site = format_site(frame->site());
+            frames_.clear();
+            collect_frames(task, frames_);
+            for (std::size_t i = frames_.size(); i-- > 0;) {
+                const std::string site = format_site(frames_[i]->site());
                 if (site.empty()) continue;
-                out += inner + "at " + site;
-                out += frame->is_generator() ? " (async generator)\n" : "\n";
+                out.append(inner, ' ');
+                out += "at ";
+                out += site;
+                out += frames_[i]->is_generator() ? " (async generator)\n" : "\n";
             }
         } else if (!task.started()) {
             const std::string site = format_site(task.created_at());
-            if (!site.empty()) out += inner + "created at " + site + '\n';
+            if (!site.empty()) {
+                out.append(inner, ' ');
+                out += "created at ";
+                out += site;
+                out += '\n';
+            }
         }
-        out += inner + what_it_waits_for(task) + '\n';
+        out.append(inner, ' ');
+        out += what_task_waits_for(task, current_);
+        out += '\n';
         if (self == nullptr) return;
         for (const task_state_base* child : self->awaits) write_task(out, *child, depth + 1);
     }
 
     event_loop& loop_;
     const task_state_base* current_ = nullptr;
-    std::vector<node> nodes_;                // in the loop's order of pending tasks
-    std::vector<address_entry> by_address_;  // sorted by_task
+    std::vector<node> nodes_;                       // in the loop's order of pending tasks
+    std::vector<address_entry> by_address_;         // sorted by_task
+    std::vector<const coro_promise_base*> frames_;  // write_task's, reused
 };
 
 /// The call graph of `loop` (which need not be running).
@@ -161,12 +186,11 @@ private:
     return call_graph_writer(loop).write();
 }
 
-// Lent to every loop (see `detail::installed_call_graph`) before `main` by every translation
-// unit that includes this header (the store is idempotent); `format_call_graph()` lends it
-// too, for a loop run before `main`.
+/// Lends the writer to every loop's deadlock reports and task dumps
+/// (`detail::installed_call_graph`; the store is idempotent). Done before `main` by the
+/// translation unit that includes <corio/debug/report_call_graphs.hpp>.
 inline void install_call_graph_writer() noexcept {
     installed_call_graph.store(&format_call_graph_of, std::memory_order_release);
 }
-inline const bool call_graph_writer_installed = (install_call_graph_writer(), true);
 
 }  // namespace corio::detail

@@ -49,16 +49,17 @@ struct task_hooks {
 };
 
 /// The call graph of a loop's pending tasks, each with its await chain, for deadlock reports
-/// and `run`'s task dumps: lent to every loop of the program by the call-graph writer once a
-/// translation unit includes it (impl/call_graph_writer.hpp, through
-/// <corio/debug/call_graph.hpp> or <corio/corio.hpp>). Formatting await chains is a large part
-/// of what a program of tasks compiles and only these reports need it, so a program of
-/// <corio/core.hpp> alone does without it, and its reports say how to get it.
+/// and `run`'s task dumps: lent to every loop of the program by the call-graph writer
+/// (impl/call_graph_writer.hpp) when a file of the program includes
+/// <corio/debug/report_call_graphs.hpp>. Formatting await chains is a large part of what a
+/// file compiles and only these reports need it, so other programs do without it, and their
+/// reports say how to get it.
 inline constinit std::atomic<std::string (*)(event_loop&)> installed_call_graph{nullptr};
 
 /// What the reports say in its place when no call-graph writer was lent.
 inline constexpr const char* call_graph_hint =
-    "(include <corio/debug/call_graph.hpp> in the program for each task's call graph)\n";
+    "(include <corio/debug/report_call_graphs.hpp> in one file of the program for each "
+    "task's await chain)\n";
 
 /// The shared state behind `callback_handle` and `timer_handle`.
 /// Invariant: the loop holds one reference while the callback is queued (ready or timer).
