@@ -2,28 +2,27 @@
 /// \file
 /// The loop's executor (asyncio's default `ThreadPoolExecutor`): `run_in_executor`, `to_thread`.
 
+#include "corio/detail/os_mutex.hpp"
+#include "corio/detail/os_thread.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include <pthread.h>
-#include <signal.h>
+#include <unistd.h>
 
 namespace corio {
 
@@ -40,85 +39,82 @@ public:
 
     /// asyncio's default: min(32, cores + 4).
     [[nodiscard]] static std::size_t default_workers() noexcept {
-        const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
-        return std::min<std::size_t>(32, cores + 4);
+        const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+        return std::min<std::size_t>(32, static_cast<std::size_t>(std::max(1L, cores)) + 4);
     }
 
     /// Queues `job`. Thread-safe; throws `std::runtime_error` after `shutdown`.
     void submit(std::function<void()> job) {
-        std::unique_lock guard(mutex_);
-        if (stopping_) throw std::runtime_error("the executor is shut down");
-        jobs_.push_back(std::move(job));
-        // Each idle worker is promised one job: a burst of jobs starts new workers (up to the
-        // maximum) rather than queueing behind a single idle one, as Python's pool does.
-        if (idle_ > promised_ || workers_.size() >= max_workers_) {
+        {
+            const os_mutex::guard hold(mutex_);
+            if (stopping_) throw std::runtime_error("the executor is shut down");
+            jobs_.push_back(std::move(job));
+            // Each idle worker is promised one job: a burst of jobs starts new workers (up to
+            // the maximum) rather than queueing behind a single idle one, as Python's pool does.
+            if (idle_ <= promised_ && workers_.size() < max_workers_) {
+                start_worker();
+                return;
+            }
             if (idle_ > promised_) ++promised_;
-            guard.unlock();
-            wake_.notify_one();
-            return;
         }
-        start_worker();
+        wake_.notify_one();
     }
 
     void shutdown() noexcept override {
-        std::vector<std::thread> workers;
+        std::vector<pthread_t> workers;
         {
-            std::lock_guard guard(mutex_);
+            const os_mutex::guard hold(mutex_);
             stopping_ = true;
             workers.swap(workers_);
         }
         wake_.notify_all();
-        for (auto& worker : workers) worker.join();
+        for (const pthread_t worker : workers) join_os_thread(worker);
     }
 
     [[nodiscard]] std::size_t workers() const {
-        std::lock_guard guard(mutex_);
+        const os_mutex::guard hold(mutex_);
         return workers_.size();
     }
 
 private:
-    // Called with the mutex held. The new thread inherits a full signal mask.
+    // Called with the mutex held.
     void start_worker() {
-        sigset_t all;
-        sigset_t previous;
-        ::sigfillset(&all);
-        ::pthread_sigmask(SIG_SETMASK, &all, &previous);
         try {
-            workers_.emplace_back([this] { work(); });
+            workers_.reserve(workers_.size() + 1);  // so that a started worker is always kept
+            workers_.push_back(start_os_thread([this] { work(); }));
         } catch (...) {
-            ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
             if (!workers_.empty()) return;  // the running workers will take the job
             jobs_.pop_back();
             throw;
         }
-        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     }
 
     void work() {
-        std::unique_lock guard(mutex_);
+        mutex_.lock();
         for (;;) {
             if (jobs_.empty()) {
-                if (stopping_) return;
+                if (stopping_) break;
                 ++idle_;
-                wake_.wait(guard, [this] { return stopping_ || !jobs_.empty(); });
+                while (!stopping_ && jobs_.empty()) wake_.wait(mutex_);
                 --idle_;
                 continue;
             }
             std::function<void()> job = std::move(jobs_.front());
             jobs_.pop_front();
             if (promised_ > 0) --promised_;  // whoever takes it, that job's promise is kept
-            guard.unlock();
+            mutex_.unlock();
             job();  // never throws: jobs catch what they run
             job = nullptr;
-            guard.lock();
+            mutex_.lock();
         }
+        mutex_.unlock();
     }
 
     const std::size_t max_workers_;
-    mutable std::mutex mutex_;
-    std::condition_variable wake_;
+    mutable os_mutex mutex_;
+    os_condition wake_;
     std::deque<std::function<void()>> jobs_;
-    std::vector<std::thread> workers_;
+    std::vector<pthread_t> workers_;
     std::size_t idle_ = 0;
     std::size_t promised_ = 0;  // queued jobs counted on an idle worker (at most idle_)
     bool stopping_ = false;

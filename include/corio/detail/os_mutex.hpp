@@ -19,6 +19,8 @@ public:
     // A default mutex fails only on misuse (EDEADLK is not reported for it), as std::mutex.
     void lock() noexcept { (void)::pthread_mutex_lock(&mutex_); }
     void unlock() noexcept { (void)::pthread_mutex_unlock(&mutex_); }
+    /// For `os_condition`.
+    [[nodiscard]] pthread_mutex_t* native() noexcept { return &mutex_; }
 
     /// Holds the mutex for its lifetime.
     class guard {

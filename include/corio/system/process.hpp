@@ -12,6 +12,7 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
+#include "corio/detail/os_thread.hpp"
 #include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/gather.hpp"
@@ -30,7 +31,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -224,21 +224,17 @@ private:
     }
 
     static void reap_on_thread(unique_fd pidfd) noexcept {
-        sigset_t all;
-        sigset_t previous;
-        ::sigfillset(&all);
-        ::pthread_sigmask(SIG_SETMASK, &all, &previous);  // the thread inherits a full mask
         try {
-            std::thread([pidfd = std::move(pidfd)] {
+            auto reaper = [fd = std::make_shared<unique_fd>(std::move(pidfd))] {
                 siginfo_t info{};
-                while (::waitid(p_pidfd, static_cast<id_t>(pidfd.get()), &info, WEXITED) != 0 &&
+                while (::waitid(p_pidfd, static_cast<id_t>(fd->get()), &info, WEXITED) != 0 &&
                        errno == EINTR) {
                 }
-            }).detach();
+            };
+            (void)start_os_thread(std::move(reaper), /*detached=*/true);
         } catch (...) {
             // No thread to be had: the child stays a zombie until the program exits.
         }
-        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     }
 
     event_loop* loop_;

@@ -22,7 +22,6 @@
 #include <coroutine>
 #include <cstddef>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -55,21 +54,18 @@ class transport_ref;
 /// Sets SIGPIPE to SIG_IGN if it has its default disposition, once per process (CPython does
 /// this at start-up). A handler the program installed itself, or SIG_IGN, is left alone.
 inline void ignore_sigpipe_once() noexcept {
-    static std::once_flag once;
-    try {
-        std::call_once(once, [] {
-            struct sigaction current{};
-            if (::sigaction(SIGPIPE, nullptr, &current) == 0 &&
-                (current.sa_flags & SA_SIGINFO) == 0 && current.sa_handler == SIG_DFL) {
-                struct sigaction ignore{};
-                ignore.sa_handler = SIG_IGN;
-                ::sigemptyset(&ignore.sa_mask);
-                ::sigaction(SIGPIPE, &ignore, nullptr);
-            }
-        });
-    } catch (...) {
-        // call_once only throws if the callable does; it does not.
-    }
+    // A function-local static is initialised once, and thread-safely.
+    [[maybe_unused]] static const bool done = [] {
+        struct sigaction current{};
+        if (::sigaction(SIGPIPE, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) == 0 &&
+            current.sa_handler == SIG_DFL) {
+            struct sigaction ignore{};
+            ignore.sa_handler = SIG_IGN;
+            ::sigemptyset(&ignore.sa_mask);
+            ::sigaction(SIGPIPE, &ignore, nullptr);
+        }
+        return true;
+    }();
 }
 
 /// The descriptor behind a reader and a writer, their buffers, and the background write.
