@@ -9,7 +9,6 @@
 
 #include <exception>
 #include <functional>
-#include <memory>
 #include <system_error>
 #include <utility>
 
@@ -41,24 +40,27 @@ private:
 /// as with `std::thread`. Returns the thread, to be joined with `join_os_thread`, or detached
 /// when `detached`. Throws `std::system_error` when no thread can be had.
 inline pthread_t start_os_thread(std::function<void()> body, bool detached = false) {
+    // Owned by hand, not by a std::unique_ptr: this header is in every program of sockets.
     struct launch {
         static void* run(void* arg) noexcept {
-            const std::unique_ptr<std::function<void()>> owned(
-                static_cast<std::function<void()>*>(arg));
+            auto* owned = static_cast<std::function<void()>*>(arg);
             (*owned)();  // noexcept: an escaping exception terminates
+            delete owned;
             return nullptr;
         }
     };
-    auto owned = std::make_unique<std::function<void()>>(std::move(body));
+    auto* owned = new std::function<void()>(std::move(body));
     sigset_t all;
     sigset_t previous;
     ::sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, &previous);  // the new thread inherits the mask
     pthread_t thread{};
-    const int error = ::pthread_create(&thread, nullptr, &launch::run, owned.get());
+    const int error = ::pthread_create(&thread, nullptr, &launch::run, owned);
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    if (error != 0) throw std::system_error(error, std::system_category(), "pthread_create");
-    owned.release();  // the thread's now
+    if (error != 0) {
+        delete owned;
+        throw std::system_error(error, std::system_category(), "pthread_create");
+    }
     if (detached) (void)::pthread_detach(thread);
     return thread;
 }

@@ -38,7 +38,6 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -258,13 +257,15 @@ public:
         // Cancelling only schedules; copies, so that a task ending meanwhile is harmless.
         std::vector<task<>> running;
         try {
-            running.reserve(connections_.size());
-            for (auto& [id, t] : connections_) running.push_back(t);
+            running.reserve(live_connections_);
+            for (const task<>& t : connections_) {
+                if (t) running.push_back(t);
+            }
         } catch (...) {
         }
         for (auto& t : running) t.cancel();
         serving_.set();
-        if (connections_.empty()) all_closed_.set();
+        if (live_connections_ == 0) all_closed_.set();
     }
 
     [[nodiscard]] bool is_serving() const noexcept { return !closed_; }
@@ -273,19 +274,23 @@ public:
         for (const auto& l : listeners_) result.push_back(l->local());
         return result;
     }
-    [[nodiscard]] std::size_t connection_count() const noexcept { return connections_.size(); }
+    [[nodiscard]] std::size_t connection_count() const noexcept { return live_connections_; }
     [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
     [[nodiscard]] event& serving_done() noexcept { return serving_; }
     [[nodiscard]] event& all_closed() noexcept { return all_closed_; }
 
 protected:
-    /// Creates the task that serves `connection`.
-    virtual task<> spawn(server_ref self, std::uint64_t id, unique_fd connection) = 0;
+    /// Creates the task that serves `connection`, which holds `slot` in `connections_`.
+    virtual task<> spawn(server_ref self, std::size_t slot, unique_fd connection) = 0;
 
-    /// Called by the connection task as it ends.
-    void connection_done(std::uint64_t id) noexcept {
-        connections_.erase(id);
-        if (closed_ && connections_.empty()) all_closed_.set();
+    /// Called by the connection task as its frame goes. A slot whose task was never stored
+    /// (`spawn` failed after making the frame) is `on_accepted`'s to give back.
+    void connection_done(std::size_t slot) noexcept {
+        if (!connections_[slot]) return;
+        connections_[slot] = task<>();
+        free_slots_.push_back(slot);  // never reallocates: see take_slot
+        --live_connections_;
+        if (closed_ && live_connections_ == 0) all_closed_.set();
     }
 
     void report(const char* message, std::exception_ptr error) const noexcept {
@@ -299,6 +304,19 @@ protected:
 private:
     friend class listener;
 
+    // A free slot in `connections_`, its task empty. Growing both vectors together means that
+    // giving a slot back (`connection_done`, noexcept) never allocates.
+    std::size_t take_slot() {
+        if (!free_slots_.empty()) {
+            const std::size_t slot = free_slots_.back();
+            free_slots_.pop_back();
+            return slot;
+        }
+        free_slots_.reserve(connections_.size() + 1);
+        connections_.emplace_back();
+        return connections_.size() - 1;
+    }
+
     // Deals with one accept result; false when the listener must stop (for now).
     bool on_accepted(listener& l, int result) noexcept {
         if (result >= 0) {
@@ -306,11 +324,18 @@ private:
             resource_error_ = false;
             if (closed_) return false;
             if (l.tcp_) set_nodelay(connection.get());
-            const std::uint64_t id = ++next_id_;
+            std::size_t slot = 0;
             try {
-                task<> t = spawn(server_ref(this), id, std::move(connection));
-                connections_.emplace(id, std::move(t));
+                slot = take_slot();
             } catch (...) {
+                report("Cannot start a connection task", std::current_exception());
+                return true;
+            }
+            try {
+                connections_[slot] = spawn(server_ref(this), slot, std::move(connection));
+                ++live_connections_;
+            } catch (...) {
+                free_slots_.push_back(slot);
                 report("Cannot start a connection task", std::current_exception());
             }
             return true;
@@ -366,8 +391,11 @@ private:
     int backlog_;
     std::size_t limit_;
     std::vector<std::unique_ptr<listener>> listeners_;
-    std::unordered_map<std::uint64_t, task<>> connections_;
-    std::uint64_t next_id_ = 0;
+    // The connection tasks, by slot (an empty handle for a free slot), and the free slots:
+    // a connection's slot is its ticket's, so that it leaves in constant time.
+    std::vector<task<>> connections_;
+    std::vector<std::size_t> free_slots_;  // capacity: connections_.size()
+    std::size_t live_connections_ = 0;
     event serving_;
     event all_closed_;
     std::string path_;
@@ -397,21 +425,22 @@ public:
         : server_state(loop, backlog, limit), handler_(std::move(handler)) {}
 
 private:
-    task<> spawn(server_ref self, std::uint64_t id, unique_fd connection) override {
-        return loop().create_task(serve(ticket(std::move(self), id), std::move(connection)));
+    task<> spawn(server_ref self, std::size_t slot, unique_fd connection) override {
+        return loop().create_task(serve(ticket(std::move(self), slot), std::move(connection)));
     }
 
     // Takes the connection off the server's list when the task's frame goes: a parameter, so
     // that this also happens to a task cancelled before its body ever started.
     class ticket {
     public:
-        ticket(server_ref state, std::uint64_t id) noexcept : state_(std::move(state)), id_(id) {}
-        ticket(ticket&& other) noexcept : state_(std::move(other.state_)), id_(other.id_) {}
+        ticket(server_ref state, std::size_t slot) noexcept
+            : state_(std::move(state)), slot_(slot) {}
+        ticket(ticket&& other) noexcept : state_(std::move(other.state_)), slot_(other.slot_) {}
         ticket(const ticket&) = delete;
         ticket& operator=(const ticket&) = delete;
         ticket& operator=(ticket&&) = delete;
         ~ticket() {
-            if (state_) static_cast<server_state_of&>(*state_).connection_done(id_);
+            if (state_) static_cast<server_state_of&>(*state_).connection_done(slot_);
         }
         [[nodiscard]] server_state_of& state() const noexcept {
             return static_cast<server_state_of&>(*state_);
@@ -419,7 +448,7 @@ private:
 
     private:
         server_ref state_;
-        std::uint64_t id_;
+        std::size_t slot_;
     };
 
     // One connection's task: the handler runs inline in it. Its exception goes to the loop's
