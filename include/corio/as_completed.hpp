@@ -3,6 +3,7 @@
 /// `corio::as_completed`: take tasks in the order they finish (asyncio's `as_completed`).
 
 #include "corio/coro.hpp"
+#include "corio/detail/ranges.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/impl/awaitable.hpp"
@@ -10,7 +11,6 @@
 
 #include <cstddef>
 #include <deque>
-#include <ranges>
 #include <utility>
 #include <vector>
 
@@ -88,15 +88,14 @@ private:
 
 namespace detail {
 template <class R>
-concept as_completed_range =
-    std::ranges::input_range<R> && awaitable_arg<std::ranges::range_value_t<R>>;
+concept as_completed_range = detail::input_range<R> && awaitable_arg<detail::range_value_t<R>>;
 }  // namespace detail
 
 /// Iterates over `awaitables` (tasks, futures, or coros, which become tasks at once) in the
 /// order they complete. See `as_completed_iterator`.
 template <detail::as_completed_range R>
 [[nodiscard]] auto as_completed(R&& awaitables) {
-    using element = std::ranges::range_value_t<R>;
+    using element = detail::range_value_t<R>;
     using handle_type = detail::ensured_t<element>;
     std::vector<handle_type> handles;
     for (auto&& item : awaitables) {

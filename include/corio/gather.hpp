@@ -2,6 +2,7 @@
 /// \file
 /// `corio::gather`: run awaitables concurrently and collect their results (asyncio's `gather`).
 
+#include "corio/detail/ranges.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/impl/awaitable.hpp"
@@ -13,7 +14,6 @@
 #include <functional>
 #include <iterator>
 #include <optional>
-#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -351,7 +351,7 @@ auto gather_variadic(A&&... args) {
 
 template <bool ReturnExceptions, class R>
 auto gather_range(R&& range) {
-    using element = std::ranges::range_value_t<R>;
+    using element = detail::range_value_t<R>;
     using handle_type = ensured_t<element>;
     using state_type = gather_range_state<ReturnExceptions, handle_type>;
     using result_type = gathered_vector_t<ReturnExceptions, handle_type>;
@@ -362,11 +362,11 @@ auto gather_range(R&& range) {
             return ensure_future(std::move(item));  // a coro or an awaiter is consumed
         }
     };
-    if constexpr (future_handle<element> && std::ranges::forward_range<R>) {
+    if constexpr (future_handle<element> && detail::forward_range<R>) {
         // Before the state listens to any: a foreign one would leave it half built.
         for (const auto& item : range) require_running_loop(item, "corio::gather");
     }
-    if constexpr (std::ranges::sized_range<R>) {
+    if constexpr (detail::sized_range<R>) {
         // Each child is listened to as soon as it is made: one pass over the new tasks.
         auto* state = new state_type(get_running_loop(), std::ranges::size(range));
         auto handle = handle_access::make<future<result_type>>(state);
@@ -387,8 +387,7 @@ auto gather_range(R&& range) {
 }
 
 template <class R>
-concept awaitable_range =
-    std::ranges::input_range<R> && awaitable_arg<std::ranges::range_value_t<R>>;
+concept awaitable_range = detail::input_range<R> && awaitable_arg<detail::range_value_t<R>>;
 
 }  // namespace detail
 

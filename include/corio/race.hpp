@@ -4,6 +4,7 @@
 /// before the race returns (Tokio's `select!`, Asio's `||`, trio's "cancel the rest").
 
 #include "corio/coro.hpp"
+#include "corio/detail/ranges.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/awaitable.hpp"
@@ -20,7 +21,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <ranges>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -295,8 +295,7 @@ coro<std::pair<std::size_t, storable_t<awaited_value_t<E>>>> race_range(std::vec
 }
 
 template <class R>
-concept race_range_arg =
-    std::ranges::input_range<R> && awaitable_arg<std::ranges::range_value_t<R>>;
+concept race_range_arg = detail::input_range<R> && awaitable_arg<detail::range_value_t<R>>;
 
 }  // namespace detail
 
@@ -329,9 +328,9 @@ template <detail::awaitable_arg... A>
 /// the range are consumed (moved out); handles are copied.
 template <detail::race_range_arg R>
 [[nodiscard]] auto race(R&& awaitables) {
-    using element = std::ranges::range_value_t<R>;
+    using element = detail::range_value_t<R>;
     std::vector<element> items;
-    if constexpr (std::ranges::sized_range<R>) items.reserve(std::ranges::size(awaitables));
+    if constexpr (detail::sized_range<R>) items.reserve(std::ranges::size(awaitables));
     for (auto&& item : awaitables) {
         if constexpr (detail::future_handle<element>) {
             items.push_back(item);

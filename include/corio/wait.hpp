@@ -4,6 +4,7 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/deadline.hpp"
+#include "corio/detail/ranges.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/impl/awaitable.hpp"
@@ -12,7 +13,6 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
-#include <ranges>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -135,11 +135,11 @@ coro<wait_result<H>> wait_impl(std::vector<H> handles, return_when when,
 }
 
 template <class R>
-concept wait_range = std::ranges::input_range<R> && future_handle<std::ranges::range_value_t<R>>;
+concept wait_range = detail::input_range<R> && future_handle<detail::range_value_t<R>>;
 
 template <class R>
 auto to_handles(R&& range) {
-    std::vector<std::ranges::range_value_t<R>> handles;
+    std::vector<detail::range_value_t<R>> handles;
     for (auto&& h : range) handles.push_back(h);
     return handles;
 }

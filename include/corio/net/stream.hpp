@@ -28,6 +28,7 @@
 
 #include "corio/async_generator.hpp"
 #include "corio/coro.hpp"
+#include "corio/detail/ranges.hpp"
 #include "corio/detail/unique_fd.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
@@ -179,9 +180,9 @@ public:
 
     /// Writes every element of `lines` (strings, string views, byte spans...), in one
     /// syscall when nothing is buffered.
-    template <std::ranges::input_range R>
-        requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view> ||
-                 std::convertible_to<std::ranges::range_reference_t<R>, std::span<const std::byte>>
+    template <detail::input_range R>
+        requires std::convertible_to<detail::range_reference_t<R>, std::string_view> ||
+                 std::convertible_to<detail::range_reference_t<R>, std::span<const std::byte>>
     void writelines(R&& lines) const {
         constexpr std::size_t batch = 64;
         iovec pieces[batch];
@@ -191,8 +192,7 @@ public:
             count = 0;
         };
         for (auto&& line : lines) {
-            if constexpr (std::convertible_to<std::ranges::range_reference_t<R>,
-                                              std::string_view>) {
+            if constexpr (std::convertible_to<detail::range_reference_t<R>, std::string_view>) {
                 const std::string_view s = line;
                 pieces[count++] = iovec{const_cast<char*>(s.data()), s.size()};
             } else {
