@@ -73,6 +73,7 @@ inline address_info make_info(socket_address address, const resolve_options& opt
 /// Resolves a numeric address or an empty host without asking anyone; false if `host` is a
 /// name. An empty host is the wildcard address with `AI_PASSIVE`, loopback otherwise (as
 /// `getaddrinfo(NULL, ...)`), IPv4 first.
+template <class = void>
 inline bool resolve_inline(const std::string& host, std::uint16_t port,
                            const resolve_options& options, std::vector<address_info>& out) {
     // inet_pton and getaddrinfo(3) read C strings: "127.0.0.1\0evil.example" would resolve
@@ -106,6 +107,7 @@ inline bool resolve_inline(const std::string& host, std::uint16_t port,
 
 /// `getaddrinfo(3)`, blocking: for a worker thread. Throws `std::system_error` in
 /// `gai_category()` (or the system category for `EAI_SYSTEM`).
+template <class = void>
 inline std::vector<address_info> getaddrinfo_blocking(const std::string& host, std::uint16_t port,
                                                       const resolve_options& options) {
     addrinfo hints{};

@@ -221,8 +221,9 @@ public:
     server_state(const server_state&) = delete;
     server_state& operator=(const server_state&) = delete;
     virtual ~server_state() {
-        for (auto& l : listeners_) l->stop();
+        for (listener* l : listeners_) l->stop();
         unlink_path();
+        for (listener* l : listeners_) delete l;
     }
 
     void add_ref() noexcept { ++refs_; }
@@ -232,7 +233,8 @@ public:
     }
 
     void add_listener(unique_fd sock, bool tcp) {
-        listeners_.push_back(std::make_unique<listener>(*this, std::move(sock), tcp));
+        listeners_.reserve(listeners_.size() + 1);  // so that the push cannot leak the listener
+        listeners_.push_back(new listener(*this, std::move(sock), tcp));
     }
     /// Remembers the Unix socket file to remove on close (if it is still ours then).
     void set_unix_path(std::string path) {
@@ -245,14 +247,14 @@ public:
     }
 
     void start() noexcept {
-        for (auto& l : listeners_) l->accept_more();
+        for (listener* l : listeners_) l->accept_more();
     }
 
     /// Stops accepting, closes the listening sockets and cancels every connection task.
     void close() noexcept {
         if (closed_) return;
         closed_ = true;
-        for (auto& l : listeners_) l->stop();
+        for (listener* l : listeners_) l->stop();
         unlink_path();
         // Cancelling only schedules; copies, so that a task ending meanwhile is harmless.
         std::vector<task<>> running;
@@ -271,7 +273,7 @@ public:
     [[nodiscard]] bool is_serving() const noexcept { return !closed_; }
     [[nodiscard]] std::vector<socket_address> addresses() const {
         std::vector<socket_address> result;
-        for (const auto& l : listeners_) result.push_back(l->local());
+        for (const listener* l : listeners_) result.push_back(l->local());
         return result;
     }
     [[nodiscard]] std::size_t connection_count() const noexcept { return live_connections_; }
@@ -370,7 +372,7 @@ private:
 
     void settle() noexcept {
         if (refs_ > 0 || processing_ > 0) return;
-        for (const auto& l : listeners_) {
+        for (const listener* l : listeners_) {
             if (l->busy()) return;
         }
         delete this;
@@ -390,7 +392,10 @@ private:
     int processing_ = 0;
     int backlog_;
     std::size_t limit_;
-    std::vector<std::unique_ptr<listener>> listeners_;
+    // Owned, deleted by the destructor: operations in flight point at them, so they never move
+    // (held by plain pointers, as a std::unique_ptr of each would cost every program of
+    // sockets its instantiation).
+    std::vector<listener*> listeners_;
     // The connection tasks, by slot (an empty handle for a free slot), and the free slots:
     // a connection's slot is its ticket's, so that it leaves in constant time.
     std::vector<task<>> connections_;

@@ -101,6 +101,7 @@ static_assert(std::is_trivially_destructible_v<subprocess_options>,
               "g++ 12 destroys braced aggregate temporaries in co_await expressions twice");
 
 /// The parent's environment, as `"NAME=value"` strings (Python's `os.environ.copy()`).
+template <class = void>
 [[nodiscard]] inline std::vector<std::string> current_environment() {
     std::vector<std::string> result;
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
@@ -495,6 +496,7 @@ private:
 
 // A close-on-exec duplicate of `fd` numbered 3 or more, so that putting the child's streams in
 // place (dup2 onto 0, 1, 2) never overwrites one that is still to be moved.
+template <class = void>
 [[nodiscard]] inline unique_fd high_duplicate(int fd, const char* what) {
     unique_fd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
     if (!copy) throw_errno(errno, what);
@@ -509,6 +511,7 @@ struct pipe_ends {
 // A pipe whose parent end is non-blocking (for the loop) and whose child end is blocking (as a
 // program expects its standard streams); both close-on-exec, so that no other child inherits
 // them.
+template <class = void>
 [[nodiscard]] inline pipe_ends make_child_pipe(bool child_reads) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
@@ -529,6 +532,7 @@ struct stdio_setup {
     unique_fd child_end;   // for `pipe` and `use_fd`: closed in the parent after the spawn
 };
 
+template <class = void>
 inline stdio_setup redirect_stream(spawn_actions& actions, const stdio_redirect& how, int target,
                                    const char* name) {
     stdio_setup setup;
@@ -583,6 +587,7 @@ inline void check_no_nul(std::string_view s, const char* what) {
 
 // Starts `argv` (`argv[0]` the program; `path` the file to run; looked up in PATH when
 // `search_path`) and makes its `process`.
+template <class = void>
 inline process spawn(const std::string& path, bool search_path,
                      const std::vector<std::string>& argv, const subprocess_options& options,
                      const char* what) {
