@@ -8,6 +8,7 @@
 #include "corio/coro.hpp"
 #include "corio/detail/deadline.hpp"
 #include "corio/detail/intrusive.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/detail/text.hpp"
 #include "corio/detail/timer_heap.hpp"
 #include "corio/impl/loop_nodes.hpp"
@@ -24,7 +25,6 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <ostream>
 #include <span>
@@ -629,7 +629,7 @@ private:
     std::uint64_t callback_counter_ = 0;
 
     exception_handler handler_;
-    std::unique_ptr<detail::loop_service>
+    detail::owned_ptr<detail::loop_service>
         services_[static_cast<unsigned>(detail::service_slot::count)];
     // Sources of work that may arrive from outside the loop (signal handlers...), and executor
     // jobs in flight (which also hold virtual time still).

@@ -4,6 +4,7 @@
 
 #include "corio/detail/os_mutex.hpp"
 #include "corio/detail/os_thread.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
@@ -124,7 +125,7 @@ private:
     auto& slot = loop_access::service(loop, service_slot::executor);
     if (!slot) {
         if (loop_access::closed(loop)) throw std::runtime_error("Event loop is closed");
-        slot = std::make_unique<thread_pool>(thread_pool::default_workers());
+        slot = make_owned<thread_pool>(thread_pool::default_workers());
     }
     return static_cast<thread_pool&>(*slot);
 }

@@ -4,6 +4,7 @@
 /// before the race returns (Tokio's `select!`, Asio's `||`, trio's "cancel the rest").
 
 #include "corio/coro.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/detail/ranges.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
@@ -19,7 +20,6 @@
 #include <exception>
 #include <iterator>
 #include <limits>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -278,7 +278,7 @@ template <class E>
 coro<std::pair<std::size_t, storable_t<awaited_value_t<E>>>> race_range(std::vector<E> awaitables) {
     if (awaitables.empty()) throw std::invalid_argument("corio::race of no awaitables");
     const std::size_t count = awaitables.size();
-    auto entrants = std::make_unique<race_entrant[]>(count);
+    owned_ptr<race_entrant[]> entrants(new race_entrant[count]());
     race_track track(std::span<race_entrant>(entrants.get(), count));
     std::vector<ensured_t<E>> children(count);
     std::exception_ptr failure;

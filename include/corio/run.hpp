@@ -75,7 +75,7 @@ inline bool debug_from_environment(bool requested) {
 inline std::unique_ptr<event_loop> make_uring_loop() {
     if constexpr (config::has_uring) {
 #if defined(CORIO_HAS_URING)
-        return std::make_unique<basic_event_loop<uring_reactor>>();
+        return std::unique_ptr<event_loop>(new basic_event_loop<uring_reactor>());
 #endif
     }
     throw std::system_error(ENOTSUP, std::generic_category(),
@@ -85,7 +85,7 @@ inline std::unique_ptr<event_loop> make_uring_loop() {
 inline std::unique_ptr<event_loop> make_loop_on(backend requested) {
     switch (requested) {
     case backend::io_uring: return make_uring_loop();
-    case backend::epoll: return std::make_unique<basic_event_loop<epoll_reactor>>();
+    case backend::epoll: return std::unique_ptr<event_loop>(new basic_event_loop<epoll_reactor>());
     case backend::automatic: break;
     }
     if constexpr (config::has_uring) {
@@ -95,7 +95,7 @@ inline std::unique_ptr<event_loop> make_loop_on(backend requested) {
             // Forbidden (seccomp, io_uring_disabled) or too old: epoll always works.
         }
     }
-    return std::make_unique<basic_event_loop<epoll_reactor>>();
+    return std::unique_ptr<event_loop>(new basic_event_loop<epoll_reactor>());
 }
 
 }  // namespace detail

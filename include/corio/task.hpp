@@ -5,6 +5,7 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/copyable.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/detail/state_handle.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
@@ -17,7 +18,6 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <memory>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -170,7 +170,7 @@ template <class T>
 task<T> event_loop::start_task(coro<T>& body, detail::task_state<T>* state,
                                const detail::site_record& where, bool eager) {
     if (debug_) [[unlikely]] {
-        std::unique_ptr<detail::task_state<T>> owned(state);
+        detail::owned_ptr<detail::task_state<T>> owned(state);
         check_thread("create_task");
         owned->set_created_at(detail::to_await_site(where));
         (void)owned.release();

@@ -3,6 +3,7 @@
 /// `corio::task_group`: structured concurrency (asyncio's `TaskGroup`).
 
 #include "corio/coro.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
@@ -13,7 +14,6 @@
 
 #include <cstddef>
 #include <exception>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -78,7 +78,7 @@ public:
         requires std::is_constructible_v<std::string, Name&&>
     auto create_task(A&& body, Name&& name) {
         event_loop& loop = admit();
-        auto m = std::make_unique<member>(this);
+        auto m = detail::make_owned<member>(this);
         return join_group(
             loop.create_task(detail::as_coro(std::forward<A>(body)), std::forward<Name>(name)),
             std::move(m));
@@ -86,7 +86,7 @@ public:
     template <detail::awaitable_arg A>
     auto create_task(A&& body, task_options options) {
         event_loop& loop = admit();
-        auto m = std::make_unique<member>(this);
+        auto m = detail::make_owned<member>(this);
         return join_group(loop.create_task(detail::as_coro(std::forward<A>(body)), options),
                           std::move(m));
     }
@@ -147,7 +147,7 @@ private:
     // Makes `t` a task of the group, listened to by `m` (made before the task, so that nothing
     // can fail once the task exists).
     template <class T>
-    task<T> join_group(task<T> t, std::unique_ptr<member> m) noexcept {
+    task<T> join_group(task<T> t, detail::owned_ptr<member> m) noexcept {
         detail::future_state_base* state = detail::handle_access::state(t);
         if (state->done()) {
             // An eager body that finished at once: a task of the group that has ended.

@@ -4,13 +4,13 @@
 /// members of the loop's nodes (impl/loop_nodes.hpp) that go through it. event_loop.hpp
 /// includes this header at its end: everything here needs the whole loop.
 
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/event_loop.hpp"
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -60,8 +60,8 @@ struct loop_access {
         return ++loop.callback_counter_;
     }
     [[nodiscard]] static bool closed(const event_loop& loop) noexcept { return loop.closed_; }
-    [[nodiscard]] static std::unique_ptr<loop_service>& service(event_loop& loop,
-                                                                service_slot slot) noexcept {
+    [[nodiscard]] static owned_ptr<loop_service>& service(event_loop& loop,
+                                                          service_slot slot) noexcept {
         return loop.services_[static_cast<unsigned>(slot)];
     }
     /// Counts a source of work from outside the loop (a signal handler) in or out: while there

@@ -5,12 +5,12 @@
 /// each direction. The members that go through the loop are in impl/loop_access.hpp.
 
 #include "corio/detail/intrusive.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/reactor/operation.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -80,7 +80,7 @@ public:
         }
         const auto index = static_cast<std::size_t>(fd);
         if (index >= by_fd_.size()) by_fd_.resize(index + 1, nullptr);
-        auto watch = std::make_unique<readiness_watch>(loop, fd, events_, std::move(callback));
+        auto watch = make_owned<readiness_watch>(loop, fd, events_, std::move(callback));
         by_fd_[index] = watch.get();
         try {
             watch->start();

@@ -4,6 +4,7 @@
 
 #include "corio/coro.hpp"
 #include "corio/detail/intrusive.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/detail/resumer.hpp"
 #include "corio/detail/text.hpp"
 #include "corio/errors.hpp"
@@ -12,7 +13,6 @@
 
 #include <coroutine>
 #include <cstdint>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -248,7 +248,7 @@ private:
     };
 
     extra_fields& extras() {
-        if (!extras_) extras_ = std::make_unique<extra_fields>();
+        if (!extras_) extras_ = make_owned<extra_fields>();
         return *extras_;
     }
 
@@ -342,7 +342,7 @@ private:
     // Where the task resumes; empty until its first step.
     std::coroutine_handle<> resume_at_;
     cancellable_wait* wait_ = nullptr;
-    std::unique_ptr<extra_fields> extras_;
+    owned_ptr<extra_fields> extras_;
     std::uint32_t id_ = 0;
     // Cold fields share a byte, so that the state stays within 120 bytes and the hot flags
     // below are plain bytes (a bit field costs a read-modify-write on every store).

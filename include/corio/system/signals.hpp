@@ -13,6 +13,7 @@
 
 #include "corio/detail/fd.hpp"
 #include "corio/detail/os_mutex.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/detail/unique_fd.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/task.hpp"
@@ -321,7 +322,7 @@ inline void event_loop::add_signal_handler(int signo, std::function<void()> fn) 
     if (closed_) throw std::runtime_error("Event loop is closed");
     detail::loop_access::check_thread(*this, "add_signal_handler");
     auto& slot = detail::loop_access::service(*this, detail::service_slot::signals);
-    if (!slot) slot = std::make_unique<detail::signal_service>(*this);
+    if (!slot) slot = detail::make_owned<detail::signal_service>(*this);
     static_cast<detail::signal_service&>(*slot).add(signo, std::move(fn));
 }
 
@@ -346,7 +347,7 @@ inline void add_quiet_signal_handler(event_loop& loop, int signo, std::function<
     }
     if (loop_access::closed(loop)) throw std::runtime_error("Event loop is closed");
     auto& slot = loop_access::service(loop, service_slot::signals);
-    if (!slot) slot = std::make_unique<signal_service>(loop);
+    if (!slot) slot = make_owned<signal_service>(loop);
     static_cast<signal_service&>(*slot).add(signo, std::move(fn), false);
 }
 
@@ -431,8 +432,7 @@ private:
 /// SIGINT does what it does by default and the loop has no handler of its own for it.
 /// Returns a guard making SIGINT cancel `main` while `run` runs it, or nothing.
 template <class T>
-[[nodiscard]] std::unique_ptr<sigint_guard> cancel_main_on_sigint(event_loop& loop,
-                                                                  const task<T>& main) {
+[[nodiscard]] owned_ptr<sigint_guard> cancel_main_on_sigint(event_loop& loop, const task<T>& main) {
     if (!in_main_thread() || signal_handler_installed(loop, SIGINT)) return nullptr;
     struct sigaction current{};
     if (::sigaction(SIGINT, nullptr, &current) != 0) return nullptr;
@@ -442,7 +442,7 @@ template <class T>
     const bool at_default = (current.sa_flags & SA_SIGINFO) == 0 &&
                             (current.sa_handler == SIG_DFL || current.sa_handler == &on_sigint);
     if (!at_default) return nullptr;
-    return std::make_unique<sigint_guard>(loop, handle_access::state(main));
+    return make_owned<sigint_guard>(loop, handle_access::state(main));
 }
 
 }  // namespace detail

@@ -4,11 +4,12 @@
 /// value type, no socket in sight, so that its arithmetic is tested on its own
 /// (tests/net/read_buffer_test.cpp).
 
+#include "corio/detail/owned_ptr.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -68,7 +69,7 @@ public:
             std::memmove(data_.get() + data.size(), data_.get() + begin_, have);
             std::memcpy(data_.get(), data.data(), data.size());
         } else {
-            auto bigger = std::make_unique_for_overwrite<char[]>(total);
+            owned_ptr<char[]> bigger(new char[total]);  // uninitialised: overwritten
             std::memcpy(bigger.get(), data.data(), data.size());
             if (have > 0) std::memcpy(bigger.get() + data.size(), data_.get() + begin_, have);
             data_ = std::move(bigger);
@@ -109,7 +110,7 @@ private:
         std::size_t capacity = capacity_ == 0 ? initial_capacity : capacity_ * 2;
         capacity = std::min(capacity, std::max({max_capacity, needed, initial_capacity}));
         capacity = std::max(capacity, needed);
-        auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+        owned_ptr<char[]> bigger(new char[capacity]);
         if (have > 0) std::memcpy(bigger.get(), data_.get() + begin_, have);
         data_ = std::move(bigger);
         capacity_ = capacity;
@@ -117,7 +118,7 @@ private:
         end_ = have;
     }
 
-    std::unique_ptr<char[]> data_;
+    owned_ptr<char[]> data_;
     std::size_t capacity_ = 0;
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
