@@ -212,6 +212,59 @@ TEST_CASE("server: a handler's exception goes to the loop's exception handler; s
     CHECK_FALSE(log.contexts()[0].task_name.empty());
 }
 
+TEST_CASE("server: connection_count follows connections as they come and go, over many "
+          "connections in turn",
+          "[server][close]") {
+    CORIO_REQUIRE_BACKEND();
+    frame_leak_check leaks;
+    corio::run([]() -> corio::coro<> {
+        corio::server srv = co_await corio::start_server(echo_lines, "127.0.0.1", 0);
+        const std::uint16_t port = srv.port();
+        // A client whose handler is known to run: its line came back.
+        auto connect = [port]() -> corio::coro<corio::stream_pair> {
+            corio::stream_pair c = co_await corio::open_connection("127.0.0.1", port);
+            c.writer.write("ping\n");
+            const std::string back = co_await corio::wait_for(c.reader.readline(), 2s);
+            CHECK(back == "ping\n");
+            co_return c;
+        };
+        // Ends a client's connection and waits until its handler has closed its side.
+        auto hang_up = [](corio::stream_pair& c) -> corio::coro<> {
+            c.writer.write_eof();
+            const std::string rest = co_await corio::wait_for(c.reader.read(), 2s);
+            CHECK(rest.empty());
+            c.writer.close();
+        };
+        std::vector<corio::stream_pair> clients;
+        for (int i = 0; i < 3; ++i) clients.push_back(co_await connect());
+        CHECK(srv.connection_count() == 3);
+        co_await hang_up(clients[1]);
+        const bool one_gone = co_await eventually([&] { return srv.connection_count() == 2; });
+        CHECK(one_gone);
+        for (int i = 0; i < 2; ++i) clients.push_back(co_await connect());
+        CHECK(srv.connection_count() == 4);
+        // 100 connections one after another, next to the three still open.
+        for (int i = 0; i < 100; ++i) {
+            corio::stream_pair c = co_await connect();
+            CHECK(srv.connection_count() == 5);
+            co_await hang_up(c);
+            const bool gone = co_await eventually([&] { return srv.connection_count() == 4; });
+            REQUIRE(gone);
+        }
+        co_await hang_up(clients[0]);
+        co_await hang_up(clients[3]);
+        const bool two_left = co_await eventually([&] { return srv.connection_count() == 2; });
+        CHECK(two_left);
+        srv.close();  // cancels the two left
+        co_await corio::wait_for(srv.wait_closed(), 2s);
+        CHECK(srv.connection_count() == 0);
+        for (const std::size_t i : {std::size_t{2}, std::size_t{4}}) {
+            const std::string rest = co_await corio::wait_for(clients[i].reader.read(), 2s);
+            CHECK(rest.empty());
+        }
+    }());
+}
+
 TEST_CASE("server: close() stops accepting and cancels the handlers; wait_closed waits for them",
           "[server][close]") {
     CORIO_REQUIRE_BACKEND();
