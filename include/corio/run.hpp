@@ -72,6 +72,7 @@ inline bool debug_from_environment(bool requested) {
     return value != nullptr && *value != '\0' && std::string_view(value) != "0";
 }
 
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 inline std::unique_ptr<event_loop> make_uring_loop() {
     if constexpr (config::has_uring) {
 #if defined(CORIO_HAS_URING)
@@ -82,6 +83,7 @@ inline std::unique_ptr<event_loop> make_uring_loop() {
                             "corio was built without io_uring support");
 }
 
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 inline std::unique_ptr<event_loop> make_loop_on(backend requested) {
     switch (requested) {
     case backend::io_uring: return make_uring_loop();
@@ -123,6 +125,7 @@ inline loop_factory set_loop_factory(loop_factory factory) noexcept {
 
 /// A new event loop on the backend `options.backend` asks for (not running, not current).
 /// An explicitly requested backend that the kernel refuses throws `std::system_error`.
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 [[nodiscard]] inline std::unique_ptr<event_loop> new_event_loop(const run_options& options = {}) {
     const backend requested = detail::backend_from_environment(options.backend);
     const loop_factory factory = detail::installed_loop_factory().load();
@@ -184,6 +187,7 @@ inline void cancel_remaining_tasks(event_loop& loop) {
 namespace detail {
 
 // A dump wakes no task: its handler must not keep a deadlock from being seen.
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 inline void dump_tasks_on_signal(event_loop& loop, int signo) {
     add_quiet_signal_handler(loop, signo, [&loop] {
         try {

@@ -21,14 +21,19 @@ namespace corio {
 /// function` per suspension point, outermost first) and what it waits for; tasks awaited by
 /// another task (directly or through `gather`) appear under it. Throws `std::runtime_error`
 /// when no loop runs.
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 [[nodiscard]] inline std::string format_call_graph() {
     return detail::format_call_graph_of(get_running_loop());
 }
 
 /// Writes `format_call_graph()` to `out`.
-inline void dump_tasks(std::ostream& out) { out << format_call_graph() << std::flush; }
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
+inline void dump_tasks(std::ostream& out) {
+    out << format_call_graph() << std::flush;
+}
 
 /// Writes `format_call_graph()` to stderr (without <iostream>, which would be every user's).
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 inline void dump_tasks() {
     const std::string graph = format_call_graph();
     std::fputs(graph.c_str(), stderr);

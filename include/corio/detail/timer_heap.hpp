@@ -78,7 +78,9 @@ public:
 
     /// Returns the memory of an empty heap (after a burst of a million timers, say).
     void shrink() {
-        if (entries_.empty()) entries_.shrink_to_fit();
+        // Swapped with an empty vector rather than shrink_to_fit, which would compile the moving
+        // reallocation into every file for the one case that moves nothing.
+        if (entries_.empty()) std::vector<entry>().swap(entries_);
     }
 
 private:

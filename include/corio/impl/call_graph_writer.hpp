@@ -32,7 +32,9 @@ namespace corio::detail {
 ///
 /// Written for little code, as a program that has it in its reports compiles all of it: texts
 /// appended part by part, and the index of tasks by address sorted and searched by `qsort` and
-/// `bsearch` rather than by templates.
+/// `bsearch` rather than by templates. A template itself, so that a file that includes it
+/// without formatting a graph compiles none of it (docs/architecture.md, "Compile time").
+template <class = void>
 class call_graph_writer {
 public:
     explicit call_graph_writer(event_loop& loop) : loop_(loop) {
@@ -182,15 +184,17 @@ private:
 };
 
 /// The call graph of `loop` (which need not be running).
+template <class Lazy = void>  // compiled only where called (docs/architecture.md, "Compile time")
 [[nodiscard]] inline std::string format_call_graph_of(event_loop& loop) {
-    return call_graph_writer(loop).write();
+    return call_graph_writer<Lazy>(loop).write();
 }
 
 /// Lends the writer to every loop's deadlock reports and task dumps
 /// (`detail::installed_call_graph`; the store is idempotent). Done before `main` by the
 /// translation unit that includes <corio/debug/report_call_graphs.hpp>.
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 inline void install_call_graph_writer() noexcept {
-    installed_call_graph.store(&format_call_graph_of, std::memory_order_release);
+    installed_call_graph.store(&format_call_graph_of<>, std::memory_order_release);
 }
 
 }  // namespace corio::detail

@@ -8,6 +8,7 @@
 #include "corio/detail/owned_ptr.hpp"
 #include "corio/reactor/operation.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -79,7 +80,12 @@ public:
             return;
         }
         const auto index = static_cast<std::size_t>(fd);
-        if (index >= by_fd_.size()) by_fd_.resize(index + 1, nullptr);
+        if (index >= by_fd_.size()) {
+            // A new table rather than `resize`, whose inserting machinery every file compiles.
+            std::vector<readiness_watch*> grown(std::max(index + 1, 2 * by_fd_.size()), nullptr);
+            std::copy(by_fd_.begin(), by_fd_.end(), grown.begin());
+            by_fd_.swap(grown);
+        }
         auto watch = make_owned<readiness_watch>(loop, fd, events_, std::move(callback));
         by_fd_[index] = watch.get();
         try {

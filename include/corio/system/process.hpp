@@ -258,7 +258,7 @@ struct child_state {
         if (returncode) return true;
         int status = 0;
         if (try_reap(pidfd.get(), status) != reap_result::exited) return false;
-        returncode = status;
+        returncode.emplace(status);
         return true;
     }
 
