@@ -23,6 +23,7 @@
 #include "corio/net/sock.hpp"
 #include "corio/net/socket_address.hpp"
 #include "corio/net/stream.hpp"
+#include "corio/net/tls_options.hpp"
 #include "corio/optional_ref.hpp"
 #include "corio/outcome.hpp"
 #include "corio/race.hpp"
@@ -49,3 +50,8 @@
 #include "corio/task_options.hpp"
 #include "corio/timeout.hpp"
 #include "corio/wait.hpp"
+
+// TLS needs OpenSSL: only with `corio::tls` (which defines CORIO_HAS_TLS and links it).
+#if defined(CORIO_HAS_TLS)
+#include "corio/tls.hpp"
+#endif

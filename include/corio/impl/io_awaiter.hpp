@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include <poll.h>
 
@@ -74,15 +75,25 @@ public:
         if (!retry_queued_) loop_access::cancel_io(task_->loop(), *this);
     }
 
+protected:
+    /// Looks at a result that is not an error (a filter of the bytes received: TLS): true when
+    /// `result` (which it may change) is the caller's, false to submit the operation again
+    /// (with the `buffer` and `length` it set). Runs from the ready queue, or at once in
+    /// `await_suspend`, never inside the reactor's poll.
+    using result_hook = bool (*)(io_awaiter& op, int& result) noexcept;
+    void set_result_hook(result_hook hook) noexcept { hook_ = hook; }
+
 private:
     enum class phase : std::uint8_t { operation, readiness };
 
-    // Submits, and again while the result at once says "try again". True when `result_` is
-    // final; false when the completion will come through `on_complete`.
+    // Submits, and again while the result at once says "try again" (or the hook wants more).
+    // True when `result_` is final; false when the completion will come through `on_complete`.
     bool submit_until_final() {
         try {
             while (loop_access::submit_io(task_->loop(), *this)) {
-                if (is_final()) return true;
+                if (is_final() && (hook_ == nullptr || result_ < 0 || hook_(*this, result_))) {
+                    return true;
+                }
             }
         } catch (...) {
             if (phase_ == phase::readiness) end_readiness_wait();
@@ -134,6 +145,12 @@ private:
                 return;
             }
             self->result_ = -ECANCELED;  // nothing moved: the withdrawal wins
+        } else if (self->hook_ != nullptr && self->result_ >= 0) {
+            // Looked at from the ready queue, even when withdrawn: what arrived is not lost.
+            self->hook_queued_ = true;
+            self->retry_queued_ = true;
+            loop_access::schedule(self->task_->loop(), static_cast<ready_node*>(self));
+            return;
         }
         self->task_->schedule();
     }
@@ -142,6 +159,10 @@ private:
         auto* self = static_cast<io_awaiter*>(node);
         self->retry_queued_ = false;
         if (!run) return;  // the loop is closing, and abandons the waiting task
+        if (std::exchange(self->hook_queued_, false) && self->hook_(*self, self->result_)) {
+            self->task_->schedule();  // the hook made the result final
+            return;
+        }
         if (self->withdrawn_) {
             self->result_ = -ECANCELED;
         } else {
@@ -171,6 +192,8 @@ private:
     phase phase_ = phase::operation;
     bool withdrawn_ = false;
     bool retry_queued_ = false;
+    bool hook_queued_ = false;
+    result_hook hook_ = nullptr;
     io_opcode retried_opcode_ = io_opcode::read;
     std::uint32_t retried_events_ = 0;
 };

@@ -13,8 +13,10 @@
 #include "corio/net/resolve.hpp"
 #include "corio/net/socket_address.hpp"
 #include "corio/net/stream.hpp"
+#include "corio/net/tls_options.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -35,6 +37,14 @@ struct connection_options {
     std::size_t limit = default_stream_limit;
     /// `AF_UNSPEC` (try IPv4 and IPv6 addresses), `AF_INET` or `AF_INET6`. TCP only.
     int family = AF_UNSPEC;
+    /// TLS (asyncio's `ssl=`): `.tls = &ctx`, a `tls_context::client()` (<corio/tls.hpp>). The
+    /// handshake is done when the connection is returned.
+    tls_context_ref tls{};
+    /// The name the server's certificate must be for, sent as SNI; empty: the host connected
+    /// to (`open_connection`), no name check (`open_unix_connection`).
+    tls_host_name server_hostname{};
+    /// The TLS handshake's time limit (`timeout_error` past it).
+    std::chrono::nanoseconds tls_handshake_timeout = default_tls_handshake_timeout;
 };
 
 namespace detail {
@@ -107,7 +117,17 @@ template <class = void>
         unique_fd fd = co_await detail::connect_to(info, error);
         if (fd) {
             detail::set_nodelay(fd.get());
-            co_return detail::make_socket_streams(std::move(fd), options.limit);
+            stream_pair streams = detail::make_socket_streams(std::move(fd), options.limit);
+            if (options.tls) {
+                // Named: g++ 12 mishandles braced aggregate temporaries in coroutines.
+                start_tls_options tls_options;
+                tls_options.server_hostname =
+                    options.server_hostname.empty() ? tls_host_name(host) : options.server_hostname;
+                tls_options.handshake_timeout = options.tls_handshake_timeout;
+                co_await streams.writer.start_tls_with(*options.tls.engine(),
+                                                       std::move(tls_options));
+            }
+            co_return streams;
         }
         errors.push_back(error);
     }
@@ -124,7 +144,14 @@ template <class = void>
     int error = 0;
     unique_fd fd = co_await detail::connect_to(info, error);
     if (!fd) throw std::system_error(error, std::system_category(), "connect to " + path);
-    co_return detail::make_socket_streams(std::move(fd), options.limit);
+    stream_pair streams = detail::make_socket_streams(std::move(fd), options.limit);
+    if (options.tls) {
+        start_tls_options tls_options;  // named, as in open_connection
+        tls_options.server_hostname = options.server_hostname;
+        tls_options.handshake_timeout = options.tls_handshake_timeout;
+        co_await streams.writer.start_tls_with(*options.tls.engine(), std::move(tls_options));
+    }
+    co_return streams;
 }
 
 }  // namespace corio

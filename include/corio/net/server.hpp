@@ -23,6 +23,7 @@
 #include "corio/net/resolve.hpp"
 #include "corio/net/socket_address.hpp"
 #include "corio/net/stream.hpp"
+#include "corio/net/tls_options.hpp"
 #include "corio/reactor/operation.hpp"
 #include "corio/sync/event.hpp"
 #include "corio/task.hpp"
@@ -62,6 +63,12 @@ struct server_options {
     bool reuse_port = false;
     /// `AF_UNSPEC` (every address the host has), `AF_INET` or `AF_INET6`. TCP only.
     int family = AF_UNSPEC;
+    /// TLS (asyncio's `ssl=`): `.tls = &ctx`, a `tls_context::server(cert, key)` that outlives
+    /// the server. The handler runs once the connection's handshake is done; a failed one
+    /// (or one that takes longer than `tls_handshake_timeout`) closes that connection and is
+    /// reported to the loop's exception handler, and the server goes on serving.
+    tls_context_ref tls{};
+    std::chrono::nanoseconds tls_handshake_timeout = default_tls_handshake_timeout;
 };
 
 /// How long the accept loop waits after running out of descriptors or memory.
@@ -426,8 +433,9 @@ concept connection_handler =
 template <class Handler>
 class server_state_of final : public server_state {
 public:
-    server_state_of(event_loop& loop, Handler handler, int backlog, std::size_t limit)
-        : server_state(loop, backlog, limit), handler_(std::move(handler)) {}
+    server_state_of(event_loop& loop, Handler handler, const server_options& options)
+        : server_state(loop, options.backlog, options.limit), handler_(std::move(handler)),
+          tls_(options.tls), tls_handshake_timeout_(options.tls_handshake_timeout) {}
 
 private:
     task<> spawn(server_ref self, std::size_t slot, unique_fd connection) override {
@@ -462,8 +470,16 @@ private:
     static coro<> serve(ticket self, unique_fd connection) {
         server_state_of& state = self.state();
         std::exception_ptr error;
+        const char* failure = "TLS handshake failed";
         try {
             stream_pair streams = make_socket_streams(std::move(connection), state.limit());
+            if (state.tls_) {
+                start_tls_options tls_options;  // named: g++ 12 and braced temporaries
+                tls_options.handshake_timeout = state.tls_handshake_timeout_;
+                co_await streams.writer.start_tls_with(*state.tls_.engine(),
+                                                       std::move(tls_options));
+            }
+            failure = "Unhandled exception in client_connected_cb";
             co_await std::invoke(state.handler_, std::move(streams.reader),
                                  std::move(streams.writer));
         } catch (const cancelled_error&) {
@@ -472,12 +488,14 @@ private:
             error = std::current_exception();
         }
         if (error) {
-            state.loop().call_exception_handler(exception_context{
-                "Unhandled exception in client_connected_cb", error, current_task().get_name()});
+            state.loop().call_exception_handler(
+                exception_context{failure, error, current_task().get_name()});
         }
     }
 
     Handler handler_;
+    tls_context_ref tls_;
+    std::chrono::nanoseconds tls_handshake_timeout_;
 };
 
 /// `address` (IPv4 or IPv6) with another port.
@@ -612,8 +630,8 @@ template <class Handler>
     hints.flags = AI_PASSIVE;
     const std::vector<address_info> addresses = co_await getaddrinfo(host, port, hints);
     event_loop& loop = get_running_loop();
-    detail::server_ref state(new detail::server_state_of<std::decay_t<Handler>>(
-        loop, std::move(handler), options.backlog, options.limit));
+    detail::server_ref state(
+        new detail::server_state_of<std::decay_t<Handler>>(loop, std::move(handler), options));
     std::uint16_t chosen = port;
     bool bound_any = false;
     for (const address_info& info : addresses) {
@@ -660,8 +678,8 @@ template <class Handler>
         if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
     }
     event_loop& loop = get_running_loop();
-    detail::server_ref state(new detail::server_state_of<std::decay_t<Handler>>(
-        loop, std::move(handler), options.backlog, options.limit));
+    detail::server_ref state(
+        new detail::server_state_of<std::decay_t<Handler>>(loop, std::move(handler), options));
     state->add_listener(detail::listen_on(address, options), false);
     state->set_unix_path(path);
     state->start();

@@ -34,7 +34,10 @@
 #include "corio/event_loop.hpp"
 #include "corio/net/detail/stream_reading.hpp"
 #include "corio/net/detail/stream_transport.hpp"
+#include "corio/net/detail/tls_start.hpp"
+#include "corio/net/detail/transport_ref.hpp"
 #include "corio/net/socket_address.hpp"
+#include "corio/net/tls_options.hpp"
 
 #include <cstddef>
 #include <optional>
@@ -228,8 +231,9 @@ public:
     /// True once `close()` was called or the transport failed.
     [[nodiscard]] bool is_closing() const noexcept { return t_->is_closing(); }
 
-    /// Whether `write_eof` is supported (always: sockets shut down, pipes close).
-    [[nodiscard]] bool can_write_eof() const noexcept { return true; }
+    /// Whether `write_eof` is supported: sockets shut down, pipes close; a TLS stream cannot
+    /// (as asyncio's).
+    [[nodiscard]] bool can_write_eof() const noexcept { return t_->filter() == nullptr; }
     /// Once the buffer is flushed, ends the stream for writing (`shutdown(SHUT_WR)` on a
     /// socket, closing a pipe); the reader keeps working.
     void write_eof() const { t_->write_eof(); }
@@ -257,6 +261,39 @@ public:
     }
     /// The descriptor (-1 once closed).
     [[nodiscard]] int native_handle() const noexcept { return t_->native_handle(); }
+
+    /// Upgrades the stream to TLS in place (asyncio's `start_tls`, for STARTTLS protocols),
+    /// as a client or a server as `context` was made (`tls_context::client()` / `server()`);
+    /// `co_await` returns once the handshake is done. What the reader had buffered and not
+    /// read is taken as the start of the peer's TLS bytes; what the writer had buffered is
+    /// sent first, in plain. Throws `tls_error` / `tls_verify_error` (and `timeout_error`
+    /// past `options.handshake_timeout`), after which the stream is closed.
+    /// `invalid_state_error` when a read is in progress or the stream is TLS already.
+    template <class Context>
+        requires std::is_convertible_v<const Context*, const detail::tls_engine*>
+    [[nodiscard]] coro<> start_tls(const Context& context, start_tls_options options = {}) const {
+        return start_tls_with(context, std::move(options));
+    }
+    /// `start_tls` with the context seen as what the streams know of it.
+    template <class = void>
+    [[nodiscard]] coro<> start_tls_with(const detail::tls_engine& engine,
+                                        start_tls_options options) const {
+        return detail::start_tls_on(t_, engine, std::move(options));
+    }
+
+    /// The TLS version in use ("TLSv1.3"; empty for a plain stream).
+    [[nodiscard]] std::string tls_version() const {
+        return t_->filter() != nullptr ? t_->filter()->version() : std::string();
+    }
+    /// The protocol ALPN chose ("h2"; empty when none, or plain).
+    [[nodiscard]] std::string alpn_protocol() const {
+        return t_->filter() != nullptr ? t_->filter()->alpn_protocol() : std::string();
+    }
+    /// The subject of the peer's certificate, as RFC 2253 writes it ("CN=localhost"); empty
+    /// when it sent none, or plain.
+    [[nodiscard]] std::string peer_certificate_subject() const {
+        return t_->filter() != nullptr ? t_->filter()->peer_certificate_subject() : std::string();
+    }
 
 private:
     using what = detail::stream_transport::wait_awaiter::what;

@@ -11,6 +11,7 @@
 #include "corio/coro.hpp"
 #include "corio/errors.hpp"
 #include "corio/net/detail/stream_transport.hpp"
+#include "corio/net/detail/transport_ref.hpp"
 
 #include <algorithm>
 #include <cstddef>

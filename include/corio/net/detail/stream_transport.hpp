@@ -8,12 +8,15 @@
 #include "corio/detail/fd.hpp"
 #include "corio/detail/frame_allocator.hpp"
 #include "corio/detail/intrusive.hpp"
+#include "corio/detail/owned_ptr.hpp"
 #include "corio/detail/unique_fd.hpp"
 #include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/impl/io_awaiter.hpp"
 #include "corio/impl/sync_waiter.hpp"
 #include "corio/net/detail/read_buffer.hpp"
+#include "corio/net/detail/send_at_once.hpp"
+#include "corio/net/detail/stream_filter.hpp"
 #include "corio/net/socket_address.hpp"
 #include "corio/reactor/operation.hpp"
 
@@ -50,23 +53,6 @@ inline constexpr std::size_t default_write_low_water = std::size_t{16} * 1024;
 namespace detail {
 
 class transport_ref;
-
-/// Sets SIGPIPE to SIG_IGN if it has its default disposition, once per process (CPython does
-/// this at start-up). A handler the program installed itself, or SIG_IGN, is left alone.
-inline void ignore_sigpipe_once() noexcept {
-    // A function-local static is initialised once, and thread-safely.
-    [[maybe_unused]] static const bool done = [] {
-        struct sigaction current{};
-        if (::sigaction(SIGPIPE, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) == 0 &&
-            current.sa_handler == SIG_DFL) {
-            struct sigaction ignore{};
-            ignore.sa_handler = SIG_IGN;
-            ::sigemptyset(&ignore.sa_mask);
-            ::sigaction(SIGPIPE, &ignore, nullptr);
-        }
-        return true;
-    }();
-}
 
 /// The descriptor behind a reader and a writer, their buffers, and the background write.
 ///
@@ -158,16 +144,31 @@ public:
         stream_transport* t_;
     };
 
+    /// Whether a `receive_op` gives what the filter (TLS) makes of the bytes received, or the
+    /// bytes themselves (the handshake's, into the filter's input).
+    enum class receive_mode : unsigned char { filtered, raw };
+
     /// One receive (recv on a socket, read on a pipe) into `[data, data + size)`, through the
     /// reactor. `co_await` yields the number of bytes (0 at end of stream, or when the
     /// transport was closed meanwhile), or throws the transport's error.
+    ///
+    /// With a filter (TLS), the bytes received go to the filter and the plaintext it gives
+    /// comes into `[data, data + size)`: without suspending when the filter has some already,
+    /// and receiving again (without waking the task) while a record is still incomplete.
     class receive_op : public io_awaiter {
     public:
-        receive_op(stream_transport& t, char* data, std::size_t size) noexcept
+        receive_op(stream_transport& t, char* data, std::size_t size,
+                   receive_mode mode = receive_mode::filtered) noexcept
             : io_awaiter(t.is_socket() ? io_opcode::recv : io_opcode::read, t.fd_.get()), t_(&t) {
             owned_fd = true;
-            buffer = data;
-            length = std::min(size, max_io);
+            if (t.filter_ && mode == receive_mode::filtered) {
+                plain_ = data;
+                plain_size_ = std::min(size, max_io);
+                set_result_hook(&on_input);
+            } else {
+                buffer = data;
+                length = std::min(size, max_io);
+            }
         }
         receive_op(const receive_op&) = delete;
         receive_op& operator=(const receive_op&) = delete;
@@ -178,10 +179,20 @@ public:
             }
         }
 
-        // Nothing to receive: the transport failed, or no more bytes will come.
-        [[nodiscard]] bool await_ready() noexcept {
+        // Nothing to receive: the transport failed, or no more bytes will come; or the filter
+        // has plaintext already.
+        [[nodiscard]] bool await_ready() {
             ended_ = t_->error_ != 0 || t_->input_ended();
-            return ended_;
+            if (ended_ || plain_ == nullptr) return ended_;
+            const long got = t_->filter_->read(plain_, plain_size_);
+            if (got != stream_filter::need_input) {
+                ready_result_ = t_->filtered_result(got);
+                return ready_ = true;
+            }
+            const std::span<char> space = t_->filter_->input_space();
+            buffer = space.data();
+            length = std::min(space.size(), max_io);
+            return false;
         }
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> h) {
@@ -194,6 +205,7 @@ public:
                 if (t_->error_ != 0) t_->throw_error("recv");
                 return 0;
             }
+            if (ready_) return t_->on_received(ready_result_);
             t_->read_op_ = nullptr;
             if (t_->closed()) t_->release_fd();  // the close was waiting for this operation
             const int result = io_awaiter::await_resume();  // throws if the task was cancelled
@@ -201,8 +213,33 @@ public:
         }
 
     private:
+        // What arrived goes to the filter; true when it gave plaintext (or the end, or failed).
+        static bool on_input(io_awaiter& op, int& result) noexcept {
+            auto& self = static_cast<receive_op&>(op);
+            stream_filter& filter = *self.t_->filter_;
+            filter.input_received(static_cast<std::size_t>(result));
+            const long got = filter.read(self.plain_, self.plain_size_);
+            if (got != stream_filter::need_input) {
+                result = self.t_->filtered_result(got);
+                return true;
+            }
+            try {
+                const std::span<char> space = filter.input_space();
+                self.buffer = space.data();
+                self.length = std::min(space.size(), max_io);
+                return false;
+            } catch (...) {
+                result = -ENOMEM;
+                return true;
+            }
+        }
+
         stream_transport* t_;
+        char* plain_ = nullptr;
+        std::size_t plain_size_ = 0;
+        int ready_result_ = 0;
         bool ended_ = false;
+        bool ready_ = false;
     };
 
     /// Makes room after what is buffered for at least `room` more bytes (the buffer grows to
@@ -244,6 +281,52 @@ public:
     void write(const char* data, std::size_t size) {
         check_writable();
         if (size == 0) return;
+        if (filter_) {
+            if (!filter_->write(data, size)) throw_filter_error("send");
+            return;
+        }
+        write_bytes(data, size);
+    }
+
+    /// The filter's output: sent as `write` sends, or buffered. False (and the transport
+    /// failed) when it cannot be; dropped once the transport is closing, but for the filter's
+    /// own farewell (`close_notify`, written before `close` moves on).
+    bool write_filtered(const char* data, std::size_t size) noexcept {
+        if (error_ != 0) return false;
+        if (is_closing() || size == 0) return true;
+        try {
+            write_bytes(data, size);
+            return true;
+        } catch (const std::system_error&) {
+            return false;  // failed already
+        } catch (...) {
+            fail(ENOMEM);
+            return false;
+        }
+    }
+
+    /// The filter (TLS) the transport's bytes go through from now on; bytes received and not
+    /// read yet go to it first (they came after the plaintext the peer sent before it).
+    void attach_filter(owned_ptr<stream_filter> filter) {
+        if (input_.size() > 0) {
+            filter->input_unread(input_.view());
+            input_.consume(input_.size());
+        }
+        filter_ = std::move(filter);
+    }
+    [[nodiscard]] stream_filter* filter() const noexcept { return filter_.get(); }
+
+    /// The filter's failure (`tls_error`), or the transport's own.
+    [[noreturn]] void throw_filter_error(const char* what) {
+        if (error_ == 0) {
+            filter_failed_ = true;
+            fail(EPROTO);
+        }
+        throw_error(what);
+    }
+
+private:
+    void write_bytes(const char* data, std::size_t size) {
         if (write_buffer_size() == 0 && write_ == write_op::idle) {
             const long sent = send_now(data, size);
             if (sent < 0) {
@@ -258,12 +341,22 @@ public:
         after_buffering();
     }
 
+public:
     /// Writes every piece with one `sendmsg` / `writev` when nothing is buffered.
     void write_pieces(std::span<const iovec> pieces) {
         check_writable();
         std::size_t total = 0;
         for (const iovec& v : pieces) total += v.iov_len;
         if (total == 0) return;
+        if (filter_) {
+            // Joined, so that small pieces make one record rather than one each.
+            std::string joined;
+            joined.reserve(total);
+            for (const iovec& v : pieces)
+                joined.append(static_cast<const char*>(v.iov_base), v.iov_len);
+            write(joined.data(), joined.size());
+            return;
+        }
         std::size_t skip = 0;
         if (write_buffer_size() == 0 && write_ == write_op::idle) {
             const long sent = send_vector_now(pieces);
@@ -289,6 +382,7 @@ public:
     /// the descriptor is closed. A read in progress ends as at end of stream. Idempotent.
     void close() noexcept {
         if (is_closing()) return;
+        if (filter_ && error_ == 0) filter_->close();  // close_notify, ahead of the end
         advance(lifecycle::closing);
         cancel_read();
         if (!write_busy()) finish_close();
@@ -310,12 +404,14 @@ public:
     /// closed). Writing afterwards is an error.
     void write_eof() {
         if (error_ != 0) throw_error("write_eof");
+        if (filter_) throw invalid_state_error("corio::stream_writer: write_eof() on a TLS stream");
         if (is_closing() || eof_requested_) return;
         eof_requested_ = true;
         if (!write_busy()) finish_eof();
     }
 
     [[noreturn]] void throw_error(const char* what) const {
+        if (filter_failed_) filter_->throw_error();
         throw std::system_error(error_, std::system_category(), what);
     }
 
@@ -349,6 +445,14 @@ private:
         return write_ != write_op::idle || write_buffer_size() > 0;
     }
 
+    // A filter's `read` as a receive's result; a failure is -EPROTO, which `on_received`
+    // turns into the filter's error.
+    int filtered_result(long got) noexcept {
+        if (got >= 0) return static_cast<int>(got);
+        filter_failed_ = error_ == 0;
+        return -EPROTO;
+    }
+
     std::size_t on_received(int result) {
         if (result > 0) return static_cast<std::size_t>(result);
         if (result == 0) {
@@ -377,36 +481,11 @@ private:
         }
     }
 
-    // The syscall, at once: bytes taken (0 if the kernel would block), or -errno.
     long send_now(const char* data, std::size_t size) const noexcept {
-        size = std::min(size, max_io);
-        for (;;) {
-            const long n = is_socket() ? ::send(fd_.get(), data, size, MSG_NOSIGNAL | MSG_DONTWAIT)
-                                       : ::write(fd_.get(), data, size);
-            if (n >= 0) return n;
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-            return -errno;
-        }
+        return send_at_once(fd_.get(), is_socket(), data, std::min(size, max_io));
     }
-
     long send_vector_now(std::span<const iovec> pieces) const noexcept {
-        const std::size_t count = std::min<std::size_t>(pieces.size(), IOV_MAX);
-        for (;;) {
-            long n = 0;
-            if (is_socket()) {
-                msghdr message{};
-                message.msg_iov = const_cast<iovec*>(pieces.data());
-                message.msg_iovlen = count;
-                n = ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-            } else {
-                n = ::writev(fd_.get(), pieces.data(), static_cast<int>(count));
-            }
-            if (n >= 0) return n;
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-            return -errno;
-        }
+        return send_vector_at_once(fd_.get(), is_socket(), pieces);
     }
 
     void after_buffering() {
@@ -609,76 +688,11 @@ private:
     bool eof_requested_ = false;
     bool eof_sent_ = false;
 
+    owned_ptr<stream_filter> filter_;
+    bool filter_failed_ = false;
+
     mutable std::optional<socket_address> peer_;
     mutable std::optional<socket_address> local_;
-};
-
-/// A counted reference to a transport.
-class transport_ref {
-public:
-    transport_ref() noexcept = default;
-    explicit transport_ref(stream_transport* t) noexcept : t_(t) {
-        if (t_ != nullptr) t_->add_ref();
-    }
-    transport_ref(const transport_ref& other) noexcept : transport_ref(other.t_) {}
-    transport_ref(transport_ref&& other) noexcept : t_(std::exchange(other.t_, nullptr)) {}
-    transport_ref& operator=(transport_ref other) noexcept {
-        std::swap(t_, other.t_);
-        return *this;
-    }
-    ~transport_ref() {
-        if (t_ != nullptr) t_->release();
-    }
-
-    [[nodiscard]] stream_transport* get() const noexcept { return t_; }
-    stream_transport* operator->() const noexcept { return t_; }
-    stream_transport& operator*() const noexcept { return *t_; }
-    explicit operator bool() const noexcept { return t_ != nullptr; }
-
-private:
-    stream_transport* t_ = nullptr;
-};
-
-/// Waits until the writer may write again (`drain`) or until the transport is closed
-/// (`wait_closed`). Lives in the waiting frame; keeps the transport alive meanwhile.
-/// Cancellation leaves the wait and throws `cancelled_error`.
-class stream_transport::wait_awaiter : public sync_waiter {
-public:
-    enum class what : unsigned char { drain, closed };
-
-    wait_awaiter(transport_ref t, what w) noexcept
-        : sync_waiter(sync_ops<&cancel>), t_(std::move(t)), what_(w) {}
-
-    [[nodiscard]] bool await_ready() const {
-        if (what_ == what::closed) return t_->life_ == lifecycle::released;
-        if (t_->error_ != 0) t_->throw_error("drain");
-        return t_->drain_ready();
-    }
-    template <class Promise>
-    bool await_suspend(std::coroutine_handle<Promise> h) {
-        if (bind(what_ == what::drain ? "corio::stream_writer::drain"
-                                      : "corio::stream_writer::wait_closed")) {
-            return false;
-        }
-        wait_in(what_ == what::drain ? t_->drain_waiters_ : t_->closed_waiters_, h);
-        return true;
-    }
-    void await_resume() {
-        if (task_ != nullptr) {
-            if (!is(status::granted)) end_withdrawn();
-            end_wait();
-        }
-        if (what_ == what::drain && t_->error_ != 0) t_->throw_error("drain");
-    }
-
-private:
-    static bool cancel(cancellable_wait* w, const std::string&) {
-        static_cast<wait_awaiter*>(w)->withdraw();
-        return false;
-    }
-
-    transport_ref t_;
-    what what_;
 };
 
 }  // namespace detail
