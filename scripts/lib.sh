@@ -3,7 +3,7 @@
 
 # Debian packages the build, the tests, the examples and the benchmarks need.
 CORIO_DEB_PACKAGES=(cmake ninja-build g++ clang pkg-config liburing-dev catch2 libbenchmark-dev python3
-    curl wrk libasio-dev time clang-format-19)
+    curl wrk libasio-dev time clang-format-19 libssl-dev openssl)
 
 corio_banner() {
     printf '\n==================== %s ====================\n' "$*"

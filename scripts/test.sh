@@ -190,6 +190,15 @@ for variant in gcc-debug gcc-no-uring; do
         -DCMAKE_PREFIX_PATH="$tmp/$variant" -DCMAKE_BUILD_TYPE=Debug
     cmake --build "build/ci-consumer-$variant"
     "build/ci-consumer-$variant/app"
+    # corio::corio never links OpenSSL; corio::tls does, when the install has TLS.
+    if ldd "build/ci-consumer-$variant/app" | grep -q libssl; then
+        corio_die "tests/consumer's app (corio::corio) links libssl"
+    fi
+    if [[ -e /usr/include/openssl/ssl.h ]]; then
+        [[ -x "build/ci-consumer-$variant/tls_app" ]] ||
+            corio_die "OpenSSL is installed, but the install has no corio::tls"
+        "build/ci-consumer-$variant/tls_app"
+    fi
 
     # The same program without CMake, through the installed corio.pc: with io_uring when
     # the install has it (the app then asks for io_uring explicitly, so a lost -luring or
