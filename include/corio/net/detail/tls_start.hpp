@@ -41,7 +41,8 @@ coro<> run_handshake(transport_ref ref) {
 
 /// Makes the stream of `ref` a TLS stream of `engine`'s, and runs the handshake within
 /// `options.handshake_timeout`. On any failure (the handshake's, the time limit, a
-/// cancellation) the transport is aborted: a half-made session is no stream to go on with.
+/// cancellation) the transport is closed: a half-made session is no stream to go on with. What
+/// is buffered (an alert that says why) is still sent; no `close_notify` is.
 template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
 coro<> start_tls_on(transport_ref ref, const tls_engine& engine, start_tls_options options) {
     stream_transport& t = *ref;
@@ -53,7 +54,7 @@ coro<> start_tls_on(transport_ref ref, const tls_engine& engine, start_tls_optio
     try {
         co_await wait_for(run_handshake(ref), options.handshake_timeout);
     } catch (...) {
-        t.abort();
+        t.close();
         throw;
     }
 }
