@@ -121,9 +121,7 @@ public:
         return false;
     }
 
-    std::span<char> input_space() override {
-        return input_.reserve(1, max_input_capacity);
-    }
+    std::span<char> input_space() override { return input_.reserve(1, max_input_capacity); }
     void input_received(std::size_t n) noexcept override {
         if (n == 0) {
             input_ended_ = true;

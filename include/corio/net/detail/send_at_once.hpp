@@ -38,8 +38,8 @@ inline void ignore_sigpipe_once() noexcept {
 /// (0 if the kernel would block), or -errno.
 inline long send_at_once(int fd, bool socket, const char* data, std::size_t size) noexcept {
     for (;;) {
-        const long n = socket ? ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT)
-                              : ::write(fd, data, size);
+        const long n =
+            socket ? ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT) : ::write(fd, data, size);
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
