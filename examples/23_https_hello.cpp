@@ -121,10 +121,9 @@ corio::coro<> demo() {
     } cleanup{dir};
 
     // Named: g++ 12 cannot build a braced list inside a co_await expression.
-    std::vector<std::string> req{"req",  "-x509", "-newkey", "rsa:2048",     "-nodes",
-                                 "-keyout", key,  "-out",    cert,           "-days",
-                                 "1",    "-subj", "/CN=localhost", "-addext",
-                                 "subjectAltName=DNS:localhost,IP:127.0.0.1"};
+    std::vector<std::string> req{"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"};
+    req.insert(req.end(), {"-keyout", key, "-out", cert, "-subj", "/CN=localhost"});
+    req.insert(req.end(), {"-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"});
     auto [made, ignored] = co_await output_of("openssl", std::move(req));
     expect(made, "openssl req makes a self-signed certificate");
     std::cout << "made a self-signed certificate for localhost\n";
