@@ -175,6 +175,9 @@ cmake --build build/ci-clang-release --target run_benchmarks_briefly
 stage "echo benchmark, briefly (clang-release): plain C epoll vs corio on both backends"
 cmake --build build/ci-clang-release --target run_echo_benchmark_briefly
 
+stage "TLS echo benchmark, briefly (clang-release): plain C OpenSSL vs corio on both backends"
+cmake --build build/ci-clang-release --target run_tls_echo_benchmark_briefly
+
 stage "fuzzers, briefly (clang++ libFuzzer, ASan+UBSan): each for 10 s over its corpus"
 CORIO_FUZZ_SECONDS=10 bash scripts/fuzz.sh
 
