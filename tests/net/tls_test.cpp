@@ -1184,6 +1184,61 @@ TEST_CASE("tls: 16 MiB each way at once, byte-checked, corio client and server",
     CHECK(log.size() == 0);
 }
 
+// A client that writes and closes at once, before the server has finished its side of the
+// handshake (TLS 1.3: the server's session tickets then meet a closed socket): what it sent
+// still reaches the handler, and no handshake failure is reported.
+struct heard_record {
+    std::size_t bytes = 0;
+    bool done = false;
+    std::string error;
+};
+
+corio::coro<> count_all(heard_record* rec, corio::stream_reader reader, corio::stream_writer) {
+    try {
+        const std::string all = co_await reader.read();
+        rec->bytes = all.size();
+    } catch (const std::exception& e) {
+        rec->error = e.what();
+    }
+    rec->done = true;
+}
+
+TEST_CASE("tls: a client that writes and closes at once is heard in full", "[tls][close]") {
+    CORIO_REQUIRE_BACKEND();
+    REQUIRE_CERTS();
+    frame_leak_check leaks;
+    exception_log log;
+    run_within([](exception_log& log) -> corio::coro<> {
+        log.install(corio::get_running_loop());
+        const corio::tls_context server_ctx = server_context();
+        const corio::tls_context client_ctx = client_context();
+        for (int round = 0; round < 20; ++round) {
+            heard_record heard;
+            corio::server srv = co_await corio::start_server(
+                [rec = &heard](corio::stream_reader r, corio::stream_writer w) {
+                    return count_all(rec, std::move(r), std::move(w));
+                },
+                "127.0.0.1", 0, {.tls = &server_ctx});
+            auto [reader, writer] = co_await corio::wait_for(
+                corio::open_connection("127.0.0.1", srv.port(),
+                                       {.tls = &client_ctx, .server_hostname = "localhost"}),
+                20s);
+            writer.write(std::string(32 * 1024, 'x'));
+            writer.close();
+            co_await corio::wait_for(writer.wait_closed(), 20s);
+            const bool done = co_await eventually([&] { return heard.done; }, 20000ms);
+            REQUIRE(done);
+            INFO("round " << round << ": " << heard.error);
+            CHECK(heard.error.empty());
+            CHECK(heard.bytes == 32 * 1024);
+            srv.close();
+            co_await corio::wait_for(srv.wait_closed(), 5s);
+        }
+    }(log));
+    INFO(describe(log));
+    CHECK(log.size() == 0);
+}
+
 // --- 6. a plain-text client -------------------------------------------------------------------
 
 // What a plain client sending an HTTP request to a TLS port reads back until the end: the

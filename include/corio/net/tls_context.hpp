@@ -54,10 +54,16 @@ public:
     /// A server context with the certificate chain at `certificate_path` (PEM, the server's
     /// certificate first) and its private key at `key_path` (PEM). Clients' certificates are
     /// not asked for (see `set_verify`).
+    ///
+    /// It sends no TLS 1.3 session tickets (no resumption): OpenSSL writes them once the
+    /// client's last handshake message is read, and a client that sent its request and closed
+    /// by then would answer them with a reset that loses the request. A server that wants
+    /// resumption says `SSL_CTX_set_num_tickets(ctx.native_handle(), 2)`.
     [[nodiscard]] static tls_context server(const std::string& certificate_path,
                                             const std::string& key_path) {
         tls_context context(TLS_server_method(), true);
         SSL_CTX* ctx = context.native_handle();
+        SSL_CTX_set_num_tickets(ctx, 0);
         ERR_clear_error();
         if (SSL_CTX_use_certificate_chain_file(ctx, certificate_path.c_str()) != 1) {
             throw tls_error(detail::openssl_errors("certificate " + certificate_path));

@@ -1,8 +1,7 @@
 #pragma once
 /// \file
-/// `detail::stream_transport`, what a `stream_reader` and a `stream_writer` share: the
-/// descriptor, the reader's buffer, the writer's buffer and its background write, with the two
-/// state machines that say where it is; `transport_ref`, a counted handle to one.
+/// `detail::stream_transport`, what a `stream_reader` and a `stream_writer` share (through a
+/// `transport_ref`): the descriptor, the buffers, the background write, and their states.
 
 #include "corio/coro.hpp"
 #include "corio/detail/fd.hpp"
@@ -144,8 +143,7 @@ public:
         stream_transport* t_;
     };
 
-    /// Whether a `receive_op` gives what the filter (TLS) makes of the bytes received, or the
-    /// bytes themselves (the handshake's, into the filter's input).
+    /// A `receive_op` gives the filter's plaintext, or the raw bytes (a handshake's input).
     enum class receive_mode : unsigned char { filtered, raw };
 
     /// One receive (recv on a socket, read on a pipe) into `[data, data + size)`, through the
@@ -183,12 +181,14 @@ public:
         // has plaintext already.
         [[nodiscard]] bool await_ready() {
             ended_ = t_->error_ != 0 || t_->input_ended();
-            if (ended_ || plain_ == nullptr) return ended_;
+            if (plain_ == nullptr) return ended_;
+            // What the filter holds comes first, even after an error or the end.
             const long got = t_->filter_->read(plain_, plain_size_);
-            if (got != stream_filter::need_input) {
+            if (got > 0 || (!ended_ && got != stream_filter::need_input)) {
                 ready_result_ = t_->filtered_result(got);
                 return ready_ = true;
             }
+            if (ended_) return true;
             const std::span<char> space = t_->filter_->input_space();
             buffer = space.data();
             length = std::min(space.size(), max_io);
@@ -201,11 +201,11 @@ public:
             return suspended;
         }
         std::size_t await_resume() {
+            if (ready_) return t_->on_received(ready_result_);
             if (ended_) {
                 if (t_->error_ != 0) t_->throw_error("recv");
                 return 0;
             }
-            if (ready_) return t_->on_received(ready_result_);
             t_->read_op_ = nullptr;
             if (t_->closed()) t_->release_fd();  // the close was waiting for this operation
             const int result = io_awaiter::await_resume();  // throws if the task was cancelled
@@ -283,22 +283,23 @@ public:
         if (size == 0) return;
         if (filter_) {
             if (!filter_->write(data, size)) throw_filter_error("send");
+            if (error_ != 0) throw_error("send");  // the peer went while this was sent
             return;
         }
         write_bytes(data, size);
     }
 
-    /// The filter's output: sent as `write` sends, or buffered. False (and the transport
-    /// failed) when it cannot be; dropped once the transport is closing, but for the filter's
-    /// own farewell (`close_notify`, written before `close` moves on).
+    /// The filter's output, sent as `write` sends; dropped once the transport is closing (but
+    /// `close_notify`, written before `close` moves on) or failed. A peer that went does not
+    /// fail the session (OpenSSL would refuse what it sent before: a TLS 1.3 client that sends
+    /// and closes before the server's tickets are written); the transport's error says it.
     bool write_filtered(const char* data, std::size_t size) noexcept {
-        if (error_ != 0) return false;
-        if (is_closing() || size == 0) return true;
+        if (error_ != 0 || is_closing() || size == 0) return true;
         try {
             write_bytes(data, size);
             return true;
         } catch (const std::system_error&) {
-            return false;  // failed already
+            return true;  // the transport failed, and says so
         } catch (...) {
             fail(ENOMEM);
             return false;
@@ -306,7 +307,7 @@ public:
     }
 
     /// The filter (TLS) the transport's bytes go through from now on; bytes received and not
-    /// read yet go to it first (they came after the plaintext the peer sent before it).
+    /// read yet go to it first.
     void attach_filter(owned_ptr<stream_filter> filter) {
         if (input_.size() > 0) {
             filter->input_unread(input_.view());
@@ -445,8 +446,7 @@ private:
         return write_ != write_op::idle || write_buffer_size() > 0;
     }
 
-    // A filter's `read` as a receive's result; a failure is -EPROTO, which `on_received`
-    // turns into the filter's error.
+    // A filter's `read` as a receive's result; a failure is -EPROTO (the filter's error).
     int filtered_result(long got) noexcept {
         if (got >= 0) return static_cast<int>(got);
         filter_failed_ = error_ == 0;
