@@ -13,7 +13,8 @@ The headers under include/corio/ sit on floors, lowest first (docs/architecture.
   4  net            net/                                 streams, servers, datagrams, ...
   5  system         system/                              processes, signals, files
   6  debug          debug/                               call graph, virtual time
-  7  entry          run.hpp, core.hpp, corio.hpp, tls.hpp  the program's way in
+  7  entry          run.hpp, core.hpp, corio.hpp, tls.hpp, the program's way in, and
+                    shard/                               one loop per core
 
 The rules:
 - a header includes corio headers only from its own floor and the floors below;
@@ -34,7 +35,8 @@ INCLUDE = ROOT / "include"
 MAX_LINES = 700
 
 FLOORS = ["ground floor", "reactor", "core", "sync", "net", "system", "debug", "entry"]
-TOPIC_FLOOR = {"detail": 0, "reactor": 1, "impl": 2, "sync": 3, "net": 4, "system": 5, "debug": 6}
+TOPIC_FLOOR = {"detail": 0, "reactor": 1, "impl": 2, "sync": 3, "net": 4, "system": 5, "debug": 6,
+               "shard": 7}
 TOP_FLOOR = {"config.hpp": 0, "errors.hpp": 0, "run.hpp": 7, "core.hpp": 7, "corio.hpp": 7,
              "tls.hpp": 7}
 CORIO_INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])(corio/[^>"]+)[>"]', re.M)

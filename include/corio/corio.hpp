@@ -32,6 +32,8 @@
 #include "corio/reactor/reactor.hpp"
 #include "corio/reactor/uring.hpp"
 #include "corio/run.hpp"
+#include "corio/shard/run_sharded.hpp"
+#include "corio/shard/submit_to.hpp"
 #include "corio/shield.hpp"
 #include "corio/sleep.hpp"
 #include "corio/sync/barrier.hpp"

@@ -5,6 +5,7 @@
 /// What the loop holds is in impl/loop_nodes.hpp; how the other layers reach inside it, in
 /// impl/loop_access.hpp (included at the end).
 
+#include "corio/callback_handle.hpp"
 #include "corio/coro.hpp"
 #include "corio/detail/deadline.hpp"
 #include "corio/detail/intrusive.hpp"
@@ -13,6 +14,7 @@
 #include "corio/detail/timer_heap.hpp"
 #include "corio/impl/loop_nodes.hpp"
 #include "corio/impl/readiness_watch.hpp"
+#include "corio/impl/shard_port.hpp"
 #include "corio/reactor/operation.hpp"
 #include "corio/reactor/reactor.hpp"
 #include "corio/task_options.hpp"
@@ -61,45 +63,6 @@ struct exception_context {
     std::exception_ptr exception;
     /// The name of the task or future concerned, when there is one.
     std::string task_name;
-};
-
-/// A callback scheduled with `call_soon` (asyncio's `Handle`). Copies share the callback.
-class callback_handle {
-public:
-    callback_handle() noexcept = default;
-    explicit callback_handle(detail::callback_state* state) noexcept : state_(state) {
-        if (state_ != nullptr) state_->add_ref();
-    }
-    callback_handle(const callback_handle& other) noexcept : callback_handle(other.state_) {}
-    callback_handle(callback_handle&& other) noexcept
-        : state_(std::exchange(other.state_, nullptr)) {}
-    callback_handle& operator=(callback_handle other) noexcept {
-        std::swap(state_, other.state_);
-        return *this;
-    }
-    ~callback_handle() {
-        if (state_ != nullptr) state_->release();
-    }
-
-    explicit operator bool() const noexcept { return state_ != nullptr; }
-    /// Withdraws the callback if it has not run yet. Call on the loop's thread.
-    void cancel() noexcept {
-        if (state_ != nullptr) state_->cancel();
-    }
-    [[nodiscard]] bool cancelled() const noexcept {
-        return state_ != nullptr && state_->cancelled();
-    }
-
-protected:
-    detail::callback_state* state_ = nullptr;
-};
-
-/// A callback scheduled with `call_later` or `call_at` (asyncio's `TimerHandle`).
-class timer_handle : public callback_handle {
-public:
-    using callback_handle::callback_handle;
-    /// When the callback is due, on the loop's clock.
-    [[nodiscard]] detail::loop_clock::time_point when() const noexcept { return state_->when_; }
 };
 
 /// The event loop: one per thread, driving tasks, callbacks, timers and I/O.
@@ -467,9 +430,10 @@ private:
 
     // Whether anything could still make a task runnable: a timer, I/O in flight (readers and
     // writers are I/O) other than corio's own background watches (a signalfd), an executor
-    // job, a signal handler, a call from another thread.
+    // job, a signal handler, a call from another thread, another shard.
     [[nodiscard]] bool could_wake() const noexcept {
         return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 || inbox_.pending() ||
+               port_ != nullptr ||
                io_.in_flight_count() > readers_.background_in_flight() +
                                            writers_.background_in_flight() + background_io_;
     }
@@ -522,9 +486,13 @@ private:
         } else if (detect_deadlock_ && !pending_tasks_.empty() && !could_wake()) {
             throw_deadlock();
         }
+        if (port_ != nullptr && port_->flush(timeout != std::chrono::nanoseconds{0})) {
+            timeout = std::chrono::nanoseconds{0};
+        }
         io_.poll(timeout);
         ticks_since_poll_ = 0;
         drain_threadsafe();
+        if (port_ != nullptr) port_->receive();
         if (may_jump && ready_.empty() && !timers_.empty()) {
             virtual_now_ = std::max(virtual_now_, timers_.next_deadline());
         }
@@ -641,6 +609,8 @@ private:
     detail::watch_set writers_{POLLOUT};
 
     detail::threadsafe_inbox inbox_;
+    // The loop's shard, when it is one of `run_sharded`'s.
+    detail::shard_port* port_ = nullptr;
 
     event_loop* next_live_ = nullptr;
 

@@ -195,7 +195,8 @@ inline void dump_tasks_on_signal(event_loop& loop, int signo) {
             if (const auto call_graph = installed_call_graph.load(std::memory_order_acquire)) {
                 graph = call_graph(loop);
             } else {
-                graph = "corio: pending tasks\n" + wait_summary_of(loop) + call_graph_hint;
+                graph = "corio: pending tasks" + shard_of(loop) + "\n" + wait_summary_of(loop) +
+                        call_graph_hint;
             }
             std::fputs(graph.c_str(), stderr);
             std::fflush(stderr);

@@ -63,9 +63,9 @@ public:
     /// The whole graph: one tree per task that no other task awaits, then whatever is left
     /// (tasks that await each other in a cycle).
     [[nodiscard]] std::string write() {
-        std::string out =
-            concat({"corio: ", decimal(nodes_.size()), " pending task",
-                    nodes_.size() == 1 ? "" : "s", " on the ", loop_.backend_name(), " loop\n"});
+        std::string out = concat({"corio: ", decimal(nodes_.size()), " pending task",
+                                  nodes_.size() == 1 ? "" : "s", " on the ", loop_.backend_name(),
+                                  " loop", shard_of(loop_), "\n"});
         for (const node& n : nodes_) {
             if (!n.awaited) write_task(out, *n.task, 0);
         }

@@ -86,6 +86,16 @@ struct loop_access {
     static void for_each_pending_task(event_loop& loop, F&& f) {
         loop.pending_tasks_.for_each(std::forward<F>(f));
     }
+    [[nodiscard]] static bool has_pending_tasks(const event_loop& loop) noexcept {
+        return !loop.pending_tasks_.empty();
+    }
+    /// Makes `loop` one of `run_sharded`'s shards (null: no longer).
+    static void set_shard_port(event_loop& loop, shard_port* port) noexcept { loop.port_ = port; }
+    [[nodiscard]] static const shard_port* shard_port_of(const event_loop& loop) noexcept {
+        return loop.port_;
+    }
+    /// Makes the loop's poll return promptly; from any thread.
+    static void wake(event_loop& loop) noexcept { loop.io_.wake(); }
     /// Whether `loop` still exists on this thread.
     [[nodiscard]] static bool alive(const event_loop* loop) noexcept {
         for (const event_loop* p = event_loop::live_loops_; p != nullptr; p = p->next_live_) {

@@ -44,6 +44,13 @@ namespace corio::detail {
     return concat({"awaits ", describe_awaited(*description.awaits)});
 }
 
+/// " of shard 1 (of 4)" for a loop of `run_sharded`, else nothing.
+[[nodiscard]] inline std::string shard_of(const event_loop& loop) {
+    const shard_port* port = loop_access::shard_port_of(loop);
+    if (port == nullptr) return {};
+    return concat({" of shard ", decimal(port->index()), " (of ", decimal(port->count()), ")"});
+}
+
 /// One line per pending task of `loop`: "  task 'a' awaits task 'b'".
 [[nodiscard]] inline std::string wait_summary_of(event_loop& loop) {
     const task_state_base* current = loop_access::current_task(loop);

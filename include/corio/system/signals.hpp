@@ -385,7 +385,8 @@ inline void on_sigint(int) noexcept {
 /// `cancel_main_on_sigint`); a second SIGINT kills the process as SIGINT's default does.
 class sigint_guard {
 public:
-    sigint_guard(event_loop& loop, task_state_base* main) : loop_(&loop), main_(main) {
+    sigint_guard(event_loop& loop, std::function<void()> on_interrupt_action)
+        : loop_(&loop), on_interrupt_(std::move(on_interrupt_action)) {
         unique_fd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
         if (!fd) throw_errno(errno, "eventfd");
         loop_access::add_background_reader(loop, fd.get(), [this] { on_interrupt(); });
@@ -419,20 +420,21 @@ private:
     void on_interrupt() {
         std::uint64_t count = 0;
         [[maybe_unused]] const auto n = ::read(fd_.get(), &count, sizeof count);
-        if (!main_->done()) main_->cancel("SIGINT");
+        on_interrupt_();
     }
 
     event_loop* loop_;
-    task_state_base* main_;  // alive while the loop runs it (`run` holds a handle)
+    std::function<void()> on_interrupt_;
     unique_fd fd_;
     struct sigaction previous_{};
 };
 
 /// asyncio.Runner's condition for taking over Ctrl-C: in the process's main thread, while
 /// SIGINT does what it does by default and the loop has no handler of its own for it.
-/// Returns a guard making SIGINT cancel `main` while `run` runs it, or nothing.
-template <class T>
-[[nodiscard]] owned_ptr<sigint_guard> cancel_main_on_sigint(event_loop& loop, const task<T>& main) {
+/// Returns a guard making SIGINT call `on_interrupt` on the loop while it lives, or nothing.
+template <class = void>  // compiled only where called (docs/architecture.md, "Compile time")
+[[nodiscard]] owned_ptr<sigint_guard> interrupt_on_sigint(event_loop& loop,
+                                                          std::function<void()> on_interrupt) {
     if (!in_main_thread() || signal_handler_installed(loop, SIGINT)) return nullptr;
     struct sigaction current{};
     if (::sigaction(SIGINT, nullptr, &current) != 0) return nullptr;
@@ -442,7 +444,17 @@ template <class T>
     const bool at_default = (current.sa_flags & SA_SIGINFO) == 0 &&
                             (current.sa_handler == SIG_DFL || current.sa_handler == &on_sigint);
     if (!at_default) return nullptr;
-    return make_owned<sigint_guard>(loop, handle_access::state(main));
+    return make_owned<sigint_guard>(loop, std::move(on_interrupt));
+}
+
+/// Makes SIGINT cancel `main` while `run` runs it (see `interrupt_on_sigint`).
+template <class T>
+[[nodiscard]] owned_ptr<sigint_guard> cancel_main_on_sigint(event_loop& loop, const task<T>& main) {
+    // The task is alive while the loop runs it (`run` holds a handle).
+    task_state_base* state = handle_access::state(main);
+    return interrupt_on_sigint(loop, [state] {
+        if (!state->done()) state->cancel("SIGINT");
+    });
 }
 
 }  // namespace detail
