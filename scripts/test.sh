@@ -121,8 +121,8 @@ with_sanitizer_options() {
 with_sanitizer_options build_and_test gcc-asan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug \
     -DCORIO_SANITIZE=address,undefined -DCORIO_TEST_FAULT_SEEDS="3" -DCORIO_BUILD_BENCHMARKS=OFF
 
-# ThreadSanitizer, on the thread-safety tests only (tests/*threadsafe*_test.cpp, `ctest -R
-# threadsafe`): only those targets are built. On kernels with more ASLR entropy than TSan
+# ThreadSanitizer, on the thread-safety tests only (tests/*threadsafe*_test.cpp and
+# tests/<folder>/*threadsafe*_test.cpp, `ctest -R threadsafe`): only those targets are built. On kernels with more ASLR entropy than TSan
 # expects (vm.mmap_rnd_bits above 28), TSan binaries die at start-up with "unexpected memory
 # mapping": the tests then run with address randomisation off (setarch -R).
 stage "tsan: configure"
@@ -130,9 +130,14 @@ corio_configure . build/ci-tsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debu
     -DCORIO_SANITIZE=thread
 stage "tsan: build (thread-safety tests)"
 tsan_targets=()
-for source in tests/*threadsafe*_test.cpp; do
+for source in tests/*threadsafe*_test.cpp tests/*/*threadsafe*_test.cpp; do
     [[ -e $source ]] || continue
-    tsan_targets+=("$(basename "$source" .cpp)")
+    # The target's name, as tests/CMakeLists.txt makes it: <folder>_<name>, or the name alone
+    # at the top or when it already starts with its folder's.
+    name=$(basename "$source" .cpp)
+    folder=$(basename "$(dirname "$source")")
+    if [[ $folder != tests && $name != "${folder}_"* ]]; then name="${folder}_${name}"; fi
+    tsan_targets+=("$name")
 done
 [[ ${#tsan_targets[@]} -gt 0 ]] || corio_die "no tests/*threadsafe*_test.cpp for the tsan stage"
 cmake --build build/ci-tsan --target "${tsan_targets[@]}"

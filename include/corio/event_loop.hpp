@@ -430,10 +430,12 @@ private:
 
     // Whether anything could still make a task runnable: a timer, I/O in flight (readers and
     // writers are I/O) other than corio's own background watches (a signalfd), an executor
-    // job, a signal handler, a call from another thread, another shard.
+    // job, a signal handler, a call from another thread (other shards are the shard port's to
+    // judge: the calls waiting for them are executor jobs only for virtual time's sake).
     [[nodiscard]] bool could_wake() const noexcept {
-        return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > 0 || inbox_.pending() ||
-               port_ != nullptr ||
+        const std::size_t shard_calls = port_ != nullptr ? port_->calls_in_flight() : 0;
+        return !timers_.empty() || outside_work_ > 0 || executor_jobs_ > shard_calls ||
+               inbox_.pending() ||
                io_.in_flight_count() > readers_.background_in_flight() +
                                            writers_.background_in_flight() + background_io_;
     }
@@ -473,6 +475,7 @@ private:
     void poll_and_fire_timers(bool have_ready) {
         std::optional<std::chrono::nanoseconds> timeout;
         bool may_jump = false;
+        bool stuck = false;
         if (have_ready || stopping_) {
             timeout = std::chrono::nanoseconds{0};
         } else if (!timers_.empty()) {
@@ -483,16 +486,23 @@ private:
                 timeout = std::chrono::nanoseconds{0};
                 may_jump = true;
             }
-        } else if (detect_deadlock_ && !pending_tasks_.empty() && !could_wake()) {
-            throw_deadlock();
+        } else if (detect_deadlock_ && (port_ != nullptr || !pending_tasks_.empty()) &&
+                   !could_wake()) {
+            // Only another shard could wake a shard: whether all are stuck is its group's call.
+            if (port_ == nullptr) throw_deadlock();
+            stuck = true;
         }
-        if (port_ != nullptr && port_->flush(timeout != std::chrono::nanoseconds{0})) {
-            timeout = std::chrono::nanoseconds{0};
+        if (port_ != nullptr) {
+            if (port_->flush(timeout != std::chrono::nanoseconds{0})) {
+                timeout = std::chrono::nanoseconds{0};
+            } else if (stuck) {
+                port_->stuck();
+            }
         }
         io_.poll(timeout);
         ticks_since_poll_ = 0;
+        if (port_ != nullptr) port_->receive();  // first: it ends being stuck, before the inbox
         drain_threadsafe();
-        if (port_ != nullptr) port_->receive();
         if (may_jump && ready_.empty() && !timers_.empty()) {
             virtual_now_ = std::max(virtual_now_, timers_.next_deadline());
         }

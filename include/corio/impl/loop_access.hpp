@@ -96,6 +96,10 @@ struct loop_access {
     }
     /// Makes the loop's poll return promptly; from any thread.
     static void wake(event_loop& loop) noexcept { loop.io_.wake(); }
+    /// Whether another thread's `call_soon_threadsafe` waits for `loop`; from any thread.
+    [[nodiscard]] static bool inbox_pending(const event_loop& loop) noexcept {
+        return loop.inbox_.pending();
+    }
     /// Whether `loop` still exists on this thread.
     [[nodiscard]] static bool alive(const event_loop* loop) noexcept {
         for (const event_loop* p = event_loop::live_loops_; p != nullptr; p = p->next_live_) {

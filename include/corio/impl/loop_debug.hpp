@@ -67,10 +67,6 @@ inline void event_loop::report_slow(const std::string& what, duration took) noex
 inline void event_loop::throw_deadlock() {
     std::string message = "deadlock: no task can run again, and nothing (timer, I/O, executor "
                           "job, signal handler) can wake one:\n";
-    if (port_ != nullptr) {
-        message = detail::concat({"shard ", detail::decimal(port_->index()), " (of ",
-                                  detail::decimal(port_->count()), "): ", message});
-    }
     if (task_hooks_ != nullptr) message += task_hooks_->wait_summary(*this);
     if (const auto call_graph = detail::installed_call_graph.load(std::memory_order_acquire)) {
         message += call_graph(*this);

@@ -81,8 +81,8 @@ inline void pin_this_thread(int cpu) {
     const int error = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
     if (error != 0) {
         throw std::system_error(error, std::system_category(),
-                                "run_sharded: pthread_setaffinity_np(CPU " +
-                                    std::to_string(cpu) + ")");
+                                "run_sharded: pthread_setaffinity_np(CPU " + std::to_string(cpu) +
+                                    ")");
     }
 }
 
@@ -173,8 +173,7 @@ void run_shard(shard_group& group, std::size_t index, const Main& main, shard_re
     // Only what corio itself could not do (memory for a task) escapes here, and would leave
     // the other shards waiting for ever: `noexcept` makes it the end of the program instead.
     loop->run_until_complete(loop->create_task(shard_main<T>(group, index, main, result),
-                                               "run_sharded(shard " + std::to_string(index) +
-                                                   ")"));
+                                               "run_sharded(shard " + std::to_string(index) + ")"));
     interrupt = nullptr;
     for (;;) {
         while (loop_access::has_pending_tasks(*loop)) cancel_remaining_tasks(*loop);
@@ -215,12 +214,10 @@ auto run_sharded(Main main, const shard_options& options = {}) {
     const std::size_t count = options.shards != 0 ? options.shards : cpus.size();
     if (count > max_shards) {
         throw std::invalid_argument("corio::run_sharded: " + std::to_string(count) +
-                                    " shards, more than max_shards (" +
-                                    std::to_string(max_shards) + ")");
+                                    " shards, more than max_shards (" + std::to_string(max_shards) +
+                                    ")");
     }
-    auto cpu_of = [&](std::size_t shard) {
-        return options.pin ? cpus[shard % cpus.size()] : -1;
-    };
+    auto cpu_of = [&](std::size_t shard) { return options.pin ? cpus[shard % cpus.size()] : -1; };
     cpu_set_t caller_affinity;
     CPU_ZERO(&caller_affinity);
     const bool restore_affinity =

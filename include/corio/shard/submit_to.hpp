@@ -73,8 +73,7 @@ protected:
     explicit remote_call(std::size_t target) noexcept
         : cancellable_wait(ops<&cancel, &describe>), target_(target) {}
     // Movable until awaited, so that a combinator can take `submit_to(...)` by value.
-    remote_call(remote_call&& other) noexcept
-        : cancellable_wait(other), target_(other.target_) {}
+    remote_call(remote_call&& other) noexcept : cancellable_wait(other), target_(other.target_) {}
     ~remote_call() = default;
 
     template <class Promise>
@@ -94,6 +93,7 @@ protected:
         // Like an executor job: the loop is waiting, not deadlocked, and virtual time stands
         // still until the answer comes.
         loop_access::add_executor_job(task_->loop(), 1);
+        here->add_call_in_flight(1);
         here->send(target_, &request_);
         task_->suspend(h, this);
         return true;
@@ -123,8 +123,8 @@ protected:
         return true;
     }
 
-    std::exception_ptr error_;                 // the remote work's exception
-    task_state_base* remote_task_ = nullptr;   // on the target, while it runs a coroutine
+    std::exception_ptr error_;                // the remote work's exception
+    task_state_base* remote_task_ = nullptr;  // on the target, while it runs a coroutine
 
 private:
     struct message : shard_message {
@@ -176,6 +176,7 @@ private:
     void answered() noexcept {
         if (--awaiting_ > 0) return;
         loop_access::add_executor_job(task_->loop(), -1);
+        current_shard->add_call_in_flight(-1);
         task_->schedule();
     }
 
@@ -301,8 +302,7 @@ private:
     struct nothing {};
     F fn_;
     [[no_unique_address]] std::conditional_t<std::is_void_v<value_type>, nothing,
-                                             std::optional<value_type>>
-        value_;
+                                             std::optional<value_type>> value_;
 };
 
 }  // namespace detail
@@ -332,9 +332,9 @@ template <class F>
         throw std::logic_error("corio::submit_to called outside run_sharded");
     }
     if (index >= detail::current_shard->count()) {
-        throw std::invalid_argument(detail::concat(
-            {"corio::submit_to: no shard ", detail::decimal(index), " (there are ",
-             detail::decimal(detail::current_shard->count()), ")"}));
+        throw std::invalid_argument(
+            detail::concat({"corio::submit_to: no shard ", detail::decimal(index), " (there are ",
+                            detail::decimal(detail::current_shard->count()), ")"}));
     }
     return detail::submit_awaiter<std::decay_t<F>>(index, std::forward<F>(fn));
 }

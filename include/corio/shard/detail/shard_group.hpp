@@ -7,12 +7,15 @@
 #include "corio/detail/os_mutex.hpp"
 #include "corio/detail/os_thread.hpp"
 #include "corio/detail/owned_ptr.hpp"
+#include "corio/detail/text.hpp"
+#include "corio/errors.hpp"
 #include "corio/event_loop.hpp"
 #include "corio/future.hpp"
 #include "corio/impl/loop_access.hpp"
 #include "corio/impl/shard_port.hpp"
-#include "corio/shard/detail/mailbox.hpp"
+#include "corio/impl/task_reports.hpp"
 #include "corio/impl/task_state.hpp"
+#include "corio/shard/detail/mailbox.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -31,8 +34,8 @@ class shard_group;
 class shard_context final : public shard_port {
 public:
     shard_context(shard_group& group, std::size_t index, std::size_t count, bool poll_window)
-        : shard_port(index, count), poll_window_(poll_window), group_(&group), outgoing_(new batch[count]()),
-          dirty_(new std::size_t[count]()) {}
+        : shard_port(index, count), poll_window_(poll_window), group_(&group),
+          outgoing_(new batch[count]()), dirty_(new std::size_t[count]()) {}
 
     [[nodiscard]] event_loop& loop() const noexcept { return *loop_; }
 
@@ -58,6 +61,7 @@ public:
 
     inline bool flush(bool would_block) noexcept override;
     inline void receive() noexcept override;
+    inline void stuck() noexcept override;
 
 private:
     friend class shard_group;
@@ -79,9 +83,10 @@ private:
 
     // -- The shard's life (shard_group) ------------------------------------------------------
     task_state_base* main_ = nullptr;  // this shard's main, while it runs
-    future<> all_mains_done_;     // set when every shard's main has returned
-    bool idle_ = false;           // shutting down, and counted out of the group's busy shards
-    bool quiet_ = false;          // every shard is idle: the loop may close
+    future<> all_mains_done_;          // set when every shard's main has returned
+    bool idle_ = false;                // shutting down, and counted out of the group's busy shards
+    bool stuck_ = false;               // counted in the group's stuck shards (deadlock detection)
+    bool quiet_ = false;               // every shard is idle: the loop may close
 };
 
 /// Every shard of one `run_sharded` call.
@@ -150,7 +155,9 @@ public:
     // -- The mains ------------------------------------------------------------------------
 
     /// Shard `shard`'s main while it runs (null once it is done), to be cancelled from others.
-    void set_main(std::size_t shard, task_state_base* main) noexcept { context(shard).main_ = main; }
+    void set_main(std::size_t shard, task_state_base* main) noexcept {
+        context(shard).main_ = main;
+    }
 
     /// Cancels every shard's main (from any shard's thread, or a signal's callback).
     void cancel_mains(const std::string& message) {
@@ -216,7 +223,64 @@ public:
         return false;
     }
 
+    // -- Deadlock detection (`detect_deadlock`, on in debug mode) -----------------------------
+    //
+    // A shard is stuck when only another shard could wake it (`shard_port::stuck`); the program
+    // is deadlocked when every shard is stuck at once, with no mail and no call from another
+    // thread on its way to any. The last shard to get stuck checks: it counts the stuck shards
+    // in the low half of `stuck_` and every shard that came unstuck in the high half, so that a
+    // shard that came unstuck and got stuck again while it looked is seen.
+
+    void stuck(shard_context& c) noexcept {
+        if (c.stuck_) return;
+        c.stuck_ = true;
+        const std::uint64_t seen = stuck_.fetch_add(1) + 1;
+        if ((seen & 0xffff'ffffU) != count_) return;
+        // Reported while the mains run; on the way out, leftovers are cancelled instead.
+        if (mains_running_.load() == 0) return;
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (doorbells_[i].rung.load() || loop_access::inbox_pending(contexts_[i]->loop())) {
+                return;
+            }
+        }
+        if (stuck_.load() != seen || deadlocked_.exchange(true)) return;
+        // Each shard describes its own tasks, on its own thread; the last to do so ends the run.
+        for (std::size_t i = 0; i < count_; ++i) {
+            shard_context* other = contexts_[i].get();
+            other->loop().call_soon_threadsafe([this, other] { report_deadlock(*other); });
+        }
+    }
+    void unstuck(shard_context& c) noexcept {
+        c.stuck_ = false;
+        stuck_.fetch_add((std::uint64_t{1} << 32) - 1);  // one fewer stuck, one more unstuck
+    }
+
 private:
+    void report_deadlock(shard_context& c) {
+        std::string part = concat({"shard ", decimal(c.index()), ":\n", wait_summary_of(c.loop())});
+        if (const auto call_graph = installed_call_graph.load(std::memory_order_acquire)) {
+            part += call_graph(c.loop());
+        }
+        bool complete = false;
+        {
+            os_mutex::guard guard(mutex_);
+            deadlock_report_ += part;
+            complete = ++deadlock_reports_ == count_;
+        }
+        if (!complete) return;
+        if (!failed_.exchange(true, std::memory_order_acq_rel)) {
+            std::string message = concat(
+                {"deadlock: every shard waits, and nothing (timer, I/O, executor job, signal "
+                 "handler, another shard) can wake one:\n",
+                 deadlock_report_});
+            if (installed_call_graph.load(std::memory_order_acquire) == nullptr) {
+                message += call_graph_hint;
+            }
+            first_error_ = std::make_exception_ptr(deadlock_error(message));
+        }
+        cancel_mains("deadlock");
+    }
+
     std::size_t count_;
     owned_ptr<pair_queue[]> queues_;  // queues_[to * count_ + from]
     owned_ptr<shard_doorbell[]> doorbells_;
@@ -231,6 +295,11 @@ private:
     std::exception_ptr first_error_;
     std::atomic<std::size_t> mains_running_{count_};
     alignas(shard_line) std::atomic<std::size_t> busy_;
+
+    std::atomic<std::uint64_t> stuck_{0};
+    std::atomic<bool> deadlocked_{false};
+    std::string deadlock_report_;  // under mutex_
+    std::size_t deadlock_reports_ = 0;
 };
 
 /// The shard whose loop runs on this thread, if any.
@@ -273,7 +342,10 @@ inline bool shard_context::flush(bool would_block) noexcept {
     return now < polling_until_;
 }
 
+inline void shard_context::stuck() noexcept { group_->stuck(*this); }
+
 inline void shard_context::receive() noexcept {
+    if (stuck_) group_->unstuck(*this);
     shard_doorbell& bell = group_->doorbell(index());
     if (!bell.rung.load(std::memory_order_relaxed)) return;
     // Cleared before the queues are read, and by an exchange: it reads the senders' rings, so
