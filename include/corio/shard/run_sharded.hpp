@@ -182,6 +182,7 @@ void run_shard(shard_group& group, std::size_t index, const Main& main, shard_re
         if (group.quiet(index)) break;
     }
     current_shard = nullptr;
+    group.depart();
     group.detach(index);
     loop->close();
 }

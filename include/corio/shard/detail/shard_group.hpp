@@ -152,6 +152,18 @@ public:
     }
     [[nodiscard]] std::exception_ptr start_error() const noexcept { return start_error_; }
 
+    /// Called by each shard once it is done (quiet): waits until every shard is. Only then may
+    /// a shard close and destroy its loop, as another may still be inside a wake-up of it (an
+    /// answer's, or the quiet message's, posted just before).
+    void depart() {
+        os_mutex::guard guard(mutex_);
+        if (++departed_ == count_) {
+            departed_all_.notify_all();
+        } else {
+            while (departed_ < count_) departed_all_.wait(mutex_);
+        }
+    }
+
     // -- The mains ------------------------------------------------------------------------
 
     /// Shard `shard`'s main while it runs (null once it is done), to be cancelled from others.
@@ -290,6 +302,8 @@ private:
     os_condition started_;
     std::size_t arrived_ = 0;
     std::exception_ptr start_error_;
+    os_condition departed_all_;
+    std::size_t departed_ = 0;
 
     std::atomic<bool> failed_{false};
     std::exception_ptr first_error_;
