@@ -197,7 +197,8 @@ void run_shard(shard_group& group, std::size_t index, const Main& main, shard_re
 ///
 /// On the way out, as `run` does, each shard cancels the tasks it still has, while serving
 /// the `submit_to` calls of the others' until no shard has anything in flight; then every
-/// loop is closed and every thread joined.
+/// loop is closed and every thread joined. A plain function submitted by another shard's
+/// clean-up is served then; a coroutine is a task like the leftovers, cancelled as it starts.
 ///
 /// `main` is called on every shard's thread at once: it must be callable as `const`.
 /// Throws `std::invalid_argument` for more than `max_shards` shards, `std::system_error` when
