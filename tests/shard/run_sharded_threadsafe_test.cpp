@@ -14,6 +14,7 @@
 
 #include "support/catch.hpp"
 #include "support/deadline.hpp"
+#include "support/debug_helpers.hpp"
 #include "support/test_helpers.hpp"
 
 #include <corio/debug/call_graph.hpp>
@@ -1279,3 +1280,40 @@ TEST_CASE("run_sharded: virtual time on every shard", "[shard][run_sharded]") {
 }
 
 }  // namespace
+
+TEST_CASE("run_sharded: Ctrl-C cancels every shard's main, and run_sharded throws it",
+          "[shard][run_sharded][signals]") {
+    // In a child: SIGINT at its default disposition, as a program starts (Catch2 has its own).
+    corio_test::child_process child([] {
+        std::atomic<int> cleaned_up{0};
+        try {
+            corio::run_sharded(
+                [&](corio::shard_id id) -> corio::coro<> {
+                    if (static_cast<std::size_t>(id) == 1) {
+                        corio::get_running_loop().call_later(20ms,
+                                                             [] { ::kill(::getpid(), SIGINT); });
+                    }
+                    try {
+                        co_await corio::sleep(10s);
+                    } catch (const corio::cancelled_error&) {
+                        ++cleaned_up;
+                        throw;
+                    }
+                },
+                {.shards = 2});
+            return 1;  // returned normally
+        } catch (const corio::cancelled_error& e) {
+            if (cleaned_up != 2) return 2;
+            if (std::string(e.what()) != "SIGINT") return 3;
+            struct sigaction now{};
+            ::sigaction(SIGINT, nullptr, &now);
+            if (now.sa_handler != SIG_DFL) return 4;  // the default is back
+            return 0;
+        }
+    });
+    const std::optional<int> status = child.wait(20s);
+    REQUIRE(status);
+    INFO("wait status " << *status);
+    REQUIRE(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+}
