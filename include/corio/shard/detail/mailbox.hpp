@@ -40,6 +40,9 @@ struct alignas(shard_line) pair_queue {
 /// (and wakes) again.
 struct alignas(shard_line) shard_doorbell {
     std::atomic<bool> rung{false};
+    /// Set by the receiver before a poll that may block, cleared after it: only then does a
+    /// sender need to wake it.
+    std::atomic<bool> sleeping{false};
     event_loop* loop = nullptr;  // set before any shard sends, read by the senders
 };
 

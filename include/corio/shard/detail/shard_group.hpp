@@ -64,6 +64,12 @@ public:
     inline void stuck() noexcept override;
 
 private:
+    // Before a poll that may block: tells the senders that they must wake this loop, then looks
+    // for mail once more. False when some came (the poll must not block).
+    inline bool going_to_sleep() noexcept;
+
+public:
+private:
     friend class shard_group;
 
     // What this shard has queued for one other since its last flush, newest first.
@@ -324,7 +330,7 @@ inline bool shard_context::flush(bool would_block) noexcept {
         if (idle_ && loop_access::has_pending_tasks(*loop_) && !group_->wake_from_idle(*this)) {
             // Every shard is idle and about to close: what a straggler queued stays unsent,
             // and its task is abandoned with the loop.
-            return false;
+            return !would_block || !going_to_sleep();
         }
         for (std::size_t i = 0; i < dirty_count_; ++i) {
             const std::size_t to = dirty_[i];
@@ -337,8 +343,11 @@ inline bool shard_context::flush(bool would_block) noexcept {
                                                      std::memory_order_relaxed));
             b = {};
             shard_doorbell& bell = group_->doorbell(to);
-            // One wake-up per batch, and none when the receiver has not yet taken the last one.
-            if (!bell.rung.exchange(true, std::memory_order_acq_rel) && to != index()) {
+            // One wake-up per batch, and only for a receiver that sleeps: none when it has not
+            // yet taken the last batch, or is awake and will look before it sleeps (a receiver
+            // says it sleeps, then looks at `rung`; a sender rings, then looks at `sleeping`:
+            // one of the two sees the other).
+            if (!bell.rung.exchange(true) && to != index() && bell.sleeping.load()) {
                 loop_access::wake(*bell.loop);
             }
         }
@@ -347,13 +356,24 @@ inline bool shard_context::flush(bool would_block) noexcept {
         (void)group_->wake_from_idle(*this);
     }
     if (group_->doorbell(index()).rung.load(std::memory_order_relaxed)) return true;
-    if (!would_block || !poll_window_) return false;
-    const auto now = std::chrono::steady_clock::now();
-    if (mail_flowed_) {
-        mail_flowed_ = false;
-        polling_until_ = now + poll_window;
+    if (!would_block) return false;
+    if (poll_window_) {
+        const auto now = std::chrono::steady_clock::now();
+        if (mail_flowed_) {
+            mail_flowed_ = false;
+            polling_until_ = now + poll_window;
+        }
+        if (now < polling_until_) return true;
     }
-    return now < polling_until_;
+    return !going_to_sleep();
+}
+
+inline bool shard_context::going_to_sleep() noexcept {
+    shard_doorbell& bell = group_->doorbell(index());
+    bell.sleeping.store(true);
+    if (!bell.rung.load()) return true;
+    bell.sleeping.store(false, std::memory_order_relaxed);
+    return false;  // mail came meanwhile
 }
 
 inline void shard_context::stuck() noexcept { group_->stuck(*this); }
@@ -361,6 +381,9 @@ inline void shard_context::stuck() noexcept { group_->stuck(*this); }
 inline void shard_context::receive() noexcept {
     if (stuck_) group_->unstuck(*this);
     shard_doorbell& bell = group_->doorbell(index());
+    if (bell.sleeping.load(std::memory_order_relaxed)) {
+        bell.sleeping.store(false, std::memory_order_relaxed);
+    }
     if (!bell.rung.load(std::memory_order_relaxed)) return;
     // Cleared before the queues are read, and by an exchange: it reads the senders' rings, so
     // that their batches are visible below; a batch sent after it rings again.
