@@ -178,12 +178,14 @@ public:
     }
 
     /// Cancels every shard's main (from any shard's thread, or a signal's callback).
-    void cancel_mains(const std::string& message) {
+    void cancel_mains(const char* message) {
         for (std::size_t i = 0; i < count_; ++i) {
-            shard_context* c = contexts_[i].get();
-            c->loop().call_soon_threadsafe([c, message] {
-                if (c->main_ != nullptr) (void)c->main_->cancel(message);
-            });
+            post(
+                *contexts_[i],
+                [](shard_context& to, const char* text) {
+                    if (to.main_ != nullptr) (void)to.main_->cancel(text);
+                },
+                message);
         }
     }
 
@@ -197,7 +199,7 @@ public:
         if (mains_running_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             for (std::size_t i = 0; i < count_; ++i) {
                 shard_context* c = contexts_[i].get();
-                c->loop().call_soon_threadsafe([c] { c->all_mains_done_.set_result(); });
+                post(*c, [](shard_context& to, const char*) { to.all_mains_done_.set_result(); });
             }
         }
     }
@@ -217,9 +219,9 @@ public:
         for (std::size_t i = 0; i < count_; ++i) {
             if (i == shard) continue;
             shard_context* other = contexts_[i].get();
-            other->loop().call_soon_threadsafe([other] {
-                other->quiet_ = true;
-                other->loop().stop();
+            post(*other, [](shard_context& to, const char*) {
+                to.quiet_ = true;
+                to.loop().stop();
             });
         }
         c.quiet_ = true;
@@ -265,7 +267,7 @@ public:
         // Each shard describes its own tasks, on its own thread; the last to do so ends the run.
         for (std::size_t i = 0; i < count_; ++i) {
             shard_context* other = contexts_[i].get();
-            other->loop().call_soon_threadsafe([this, other] { report_deadlock(*other); });
+            post(*other, [](shard_context& to, const char*) { to.group_->report_deadlock(to); });
         }
     }
     void unstuck(shard_context& c) noexcept {
@@ -274,6 +276,14 @@ public:
     }
 
 private:
+    // Runs `fn(to)` on `to`'s loop. Every message of the group's goes through this one lambda
+    // type: each type would cost the compile its own `std::function`.
+    static void post(shard_context& to, void (*fn)(shard_context&, const char*),
+                     const char* text = nullptr) {
+        shard_context* target = &to;
+        to.loop().call_soon_threadsafe([target, fn, text] { fn(*target, text); });
+    }
+
     void report_deadlock(shard_context& c) {
         std::string part = concat({"shard ", decimal(c.index()), ":\n", wait_summary_of(c.loop())});
         if (const auto call_graph = installed_call_graph.load(std::memory_order_acquire)) {
