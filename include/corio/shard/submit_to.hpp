@@ -323,7 +323,8 @@ private:
 /// `cancelled_error` in the caller, and the result is dropped.
 ///
 /// `std::invalid_argument` for a shard out of range, `std::logic_error` outside
-/// `run_sharded`.
+/// `run_sharded`. With g++ 12, name a lambda that captures a `std::string` before the
+/// `co_await` (README, "Compiler notes"): g++ 12 frees such a temporary's captures wrongly.
 template <class F>
     requires std::invocable<std::decay_t<F>&>
 [[nodiscard]] detail::submit_awaiter<std::decay_t<F>> submit_to(shard_id shard, F&& fn) {

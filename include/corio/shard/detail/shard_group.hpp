@@ -64,13 +64,11 @@ public:
     inline void stuck() noexcept override;
 
 private:
+    friend class shard_group;
+
     // Before a poll that may block: tells the senders that they must wake this loop, then looks
     // for mail once more. False when some came (the poll must not block).
     inline bool going_to_sleep() noexcept;
-
-public:
-private:
-    friend class shard_group;
 
     // What this shard has queued for one other since its last flush, newest first.
     struct batch {
