@@ -224,6 +224,31 @@ for variant in gcc-debug gcc-no-uring; do
     "$tmp/pkg-config-app" "$expected_backend"
 done
 
+# The Debian package, installed as a user would: apt-get installs it (and what it depends
+# on), the consumer project finds it in /usr, and it is removed again.
+stage "Debian package: cpack -G DEB makes libcorio-dev; apt-get installs it; tests/consumer builds against it"
+(cd build/ci-gcc-debug && cpack -G DEB -B "$tmp/deb")
+deb=$(find "$tmp/deb" -maxdepth 1 -name 'libcorio-dev_*.deb' -print -quit)
+[[ -n $deb ]] || corio_die "cpack made no libcorio-dev_*.deb"
+dpkg-deb --info "$deb"
+if [[ $(id -u) -ne 0 ]]; then
+    echo "corio: not root, so the package is not installed (CI runs this stage as root)"
+elif dpkg -s libcorio-dev > /dev/null 2>&1; then
+    corio_die "libcorio-dev is installed already: remove it first (apt-get remove libcorio-dev)"
+else
+    apt-get install -y -q "$deb"
+    corio_configure tests/consumer build/ci-consumer-deb -DCMAKE_BUILD_TYPE=Debug \
+        -Dcorio_DIR=/usr/lib/cmake/corio
+    cmake --build build/ci-consumer-deb
+    build/ci-consumer-deb/app
+    [[ ! -e /usr/include/openssl/ssl.h ]] || build/ci-consumer-deb/tls_app
+    # shellcheck disable=SC2046 # pkg-config's output is a list of flags
+    g++ -std=c++20 -O2 -Wall -Wextra -Wpedantic -Werror tests/consumer/main.cpp \
+        -o "$tmp/deb-pkg-config-app" $(pkg-config --cflags --libs corio)
+    "$tmp/deb-pkg-config-app" io_uring
+    apt-get remove -y -q libcorio-dev
+fi
+
 stage "tests/subdirectory: corio through add_subdirectory"
 corio_configure tests/subdirectory build/ci-subdirectory -DCMAKE_BUILD_TYPE=Debug
 cmake --build build/ci-subdirectory
