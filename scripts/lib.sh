@@ -2,7 +2,7 @@
 # Shared helpers for scripts/test.sh and scripts/examples.sh (sourced, not run).
 
 # Debian packages the build, the tests, the examples and the benchmarks need.
-CORIO_DEB_PACKAGES=(cmake ninja-build g++ clang pkg-config liburing-dev catch2 libbenchmark-dev python3
+CORIO_DEB_PACKAGES=(cmake ninja-build g++ clang clang-16 clang-19 pkg-config liburing-dev catch2 libbenchmark-dev python3
     curl wrk libasio-dev time clang-format-19 libssl-dev openssl)
 
 corio_banner() {

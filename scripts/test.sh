@@ -3,7 +3,8 @@
 #   first the documentation (the README's commands are .ci/run's, its program compiles with a
 #   plain g++ line and prints what it says, the examples' READMEs show code of the examples)
 #   and the house (the layering of include/, clang-format);
-#   then clang++ Release, g++ Debug with ASan+UBSan, g++ TSan (thread-safety tests only),
+#   then clang++ Release, clang++-16 Debug and clang++-19 Release (the tests), g++ Debug with
+#   ASan+UBSan, g++ TSan (thread-safety tests only),
 #   g++ Debug without liburing, all -Werror: each configured, built and tested with
 #   ctest (every test on every backend; in clang-release and gcc-asan the I/O tests again
 #   under injected faults);
@@ -108,6 +109,14 @@ corio_configure . build/ci-gcc-debug -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE
 # CORIO_TEST_FAULT_SEEDS), each with its own seeds; a failure names its seed.
 build_and_test clang-release -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
     -DCORIO_TEST_FAULT_SEEDS="1;2"
+
+# The newer clangs of Debian 12 (README: "clang 14/16/19"), the tests alone: clang 16 in Debug,
+# clang 19 in Release, so that each compiler meets both optimisation levels between them and the
+# clang 14 build above.
+build_and_test clang16-debug -DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_BUILD_TYPE=Debug \
+    -DCORIO_BUILD_EXAMPLES=OFF -DCORIO_BUILD_BENCHMARKS=OFF
+build_and_test clang19-release -DCMAKE_CXX_COMPILER=clang++-19 -DCMAKE_BUILD_TYPE=Release \
+    -DCORIO_BUILD_EXAMPLES=OFF -DCORIO_BUILD_BENCHMARKS=OFF
 
 # with_sanitizer_options <command...>: runs it with the sanitizers' run-time options.
 with_sanitizer_options() {

@@ -39,7 +39,8 @@ inline std::vector<std::string> split_lines(const std::string& text) {
 // Whether `actual` is the dump line `expected` describes: the same text, except that
 // - when `expected` ends with '*', any line that starts with the rest matches;
 // - in a site line ("at file:line in f"), g++ follows the function's name with its parameters
-//   and sometimes precedes it with its namespace ("{anonymous}::f(int)"), clang gives "f".
+//   and sometimes precedes it with its namespace ("{anonymous}::f(int)"), clang 14 gives "f",
+//   clang 16 and later "(anonymous namespace)::f(int)".
 inline bool line_matches(const std::string& actual, const std::string& expected) {
     if (!expected.empty() && expected.back() == '*') {
         return actual.starts_with(std::string_view(expected).substr(0, expected.size() - 1));
@@ -50,7 +51,13 @@ inline bool line_matches(const std::string& actual, const std::string& expected)
     const std::string_view head = std::string_view(expected).substr(0, in + 4);
     const std::string_view function = std::string_view(expected).substr(in + 4);
     if (!actual.starts_with(head)) return false;
-    std::string_view name = std::string_view(actual).substr(head.size());
+    std::string spelled(std::string_view(actual).substr(head.size()));
+    // clang 16 and later spell the anonymous namespace as g++ does not: "(anonymous namespace)".
+    for (std::size_t at = spelled.find("(anonymous namespace)"); at != std::string::npos;
+         at = spelled.find("(anonymous namespace)")) {
+        spelled.replace(at, 21, "{anonymous}");
+    }
+    std::string_view name = spelled;
     name = name.substr(0, name.find('('));
     if (name == function) return true;
     return name.size() > function.size() + 2 && name.ends_with(function) &&
